@@ -1,0 +1,3 @@
+from gateway.runtime.cli import main
+
+main()

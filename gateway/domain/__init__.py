@@ -1,0 +1,37 @@
+"""Canonical models of the gateway. They know no partner and no framework beyond pydantic."""
+
+from gateway.domain.dossier import (
+    Applicant,
+    ApplicantKind,
+    Dossier,
+    DossierDocument,
+    DossierStatus,
+    Fee,
+    FeeKind,
+    StatusChange,
+)
+from gateway.domain.envelope import EnvelopeHeaders
+from gateway.domain.events import (
+    DossierEvent,
+    DossierStatusChanged,
+    DossierSubmitted,
+    OneGateUpdate,
+    OneGateUpdateKind,
+)
+
+__all__ = [
+    "Applicant",
+    "ApplicantKind",
+    "Dossier",
+    "DossierDocument",
+    "DossierEvent",
+    "DossierStatus",
+    "DossierStatusChanged",
+    "DossierSubmitted",
+    "EnvelopeHeaders",
+    "Fee",
+    "FeeKind",
+    "OneGateUpdate",
+    "OneGateUpdateKind",
+    "StatusChange",
+]

@@ -1,0 +1,116 @@
+"""The dossier (hồ sơ) and what happens to it, in the gateway's own words.
+
+Partner field names (MaHoSo, TrangThaiHoSo, ...) appear only in descriptions here; turning
+these models into a partner's format is the job of the mapping specs.
+"""
+
+from datetime import datetime
+from enum import IntEnum, StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+DossierCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9.\-_/]+$"),
+    Field(description="Dossier code (MaHoSo), carrying the receiving agency's identifier prefix"),
+]
+
+
+class CanonicalModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DossierStatus(IntEnum):
+    """Dossier status codes of the National Public Service Portal (TrangThaiHoSo 1-10)."""
+
+    NEW = 1  # Mới đăng ký
+    ACCEPTED = 2  # Được tiếp nhận
+    REFUSED = 3  # Không được tiếp nhận
+    PROCESSING = 4  # Đang xử lý
+    SUPPLEMENT_REQUESTED = 5  # Yêu cầu bổ sung giấy tờ
+    PAYMENT_REQUIRED = 6  # Yêu cầu thực hiện nghĩa vụ tài chính
+    WITHDRAWN = 7  # Công dân yêu cầu rút hồ sơ
+    STOPPED = 8  # Dừng xử lý
+    PROCESSED = 9  # Đã xử lý xong
+    RESULT_RETURNED = 10  # Đã trả kết quả
+
+
+class ApplicantKind(IntEnum):
+    """Who submits the dossier (LoaiDoiTuong)."""
+
+    CITIZEN = 1
+    BUSINESS = 2
+    STATE_AGENCY = 3
+    OTHER = 4
+
+
+class FeeKind(StrEnum):
+    """Fee (phí) or charge (lệ phí)."""
+
+    FEE = "fee"
+    CHARGE = "charge"
+
+
+class Applicant(CanonicalModel):
+    """The dossier owner (chủ hồ sơ)."""
+
+    full_name: str = Field(min_length=1, max_length=200, description="ChuHoSo")
+    kind: ApplicantKind = Field(default=ApplicantKind.CITIZEN, description="LoaiDoiTuong")
+    id_number: str | None = Field(
+        default=None, max_length=30, description="Citizen ID or business code (SoGiayToChuHoSo)"
+    )
+    email: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=20, description="SoDienThoai")
+    address: str | None = Field(default=None, max_length=500)
+
+
+class DossierDocument(CanonicalModel):
+    """A document submitted with the dossier (tài liệu nộp)."""
+
+    name: str = Field(min_length=1, max_length=500)
+    code: str | None = Field(default=None, max_length=100)
+    url: str | None = Field(default=None, max_length=2000)
+
+
+class Fee(CanonicalModel):
+    """A fee or charge due for the procedure (DanhSachLePhi)."""
+
+    code: str = Field(min_length=1, max_length=50, description="MaPhiLePhi")
+    name: str = Field(min_length=1, max_length=500, description="TenPhiLePhi")
+    amount_vnd: int = Field(ge=0, description="Amount in đồng (VND has no minor unit)")
+    kind: FeeKind = FeeKind.CHARGE
+
+
+class Dossier(CanonicalModel):
+    """A dossier received by the provincial one-stop system."""
+
+    code: DossierCode
+    procedure_code: str = Field(min_length=1, max_length=100, description="MaTTHC")
+    procedure_name: str = Field(min_length=1, max_length=1000, description="TenTTHC")
+    sector_code: str | None = Field(default=None, max_length=100, description="MaLinhVuc")
+    sector_name: str | None = Field(default=None, max_length=500, description="TenLinhVuc")
+    agency_code: str = Field(min_length=1, max_length=100, description="Receiving agency (DonViXuLy)")
+    applicant: Applicant
+    summary: str | None = Field(default=None, max_length=1000, description="TrichYeuHoSo")
+    channel: str = Field(default="online", max_length=30, description="KenhThucHien")
+    status: DossierStatus = DossierStatus.NEW
+    received_at: AwareDatetime = Field(description="NgayTiepNhan")
+    due_at: AwareDatetime | None = Field(default=None, description="NgayHenTra")
+    online_payment: bool = Field(default=False, description="DuocThanhToanTrucTuyen")
+    documents: tuple[DossierDocument, ...] = ()
+    fees: tuple[Fee, ...] = ()
+
+
+class StatusChange(CanonicalModel):
+    """One step of processing (tiến độ xử lý). `sequence` orders steps and keys idempotency."""
+
+    dossier_code: DossierCode
+    sequence: int = Field(ge=1, description="1, 2, 3 ... per dossier; with the code, the idempotency key")
+    status: DossierStatus
+    changed_at: AwareDatetime = Field(description="ThoiDiemXuLy")
+    handler_name: str | None = Field(default=None, max_length=50, description="NguoiXuLy")
+    handler_title: str | None = Field(default=None, max_length=200, description="ChucDanh")
+    department: str | None = Field(default=None, max_length=300, description="PhongBanXuLy")
+    note: str | None = Field(default=None, max_length=2000, description="NoiDungXuLy")
+    due_at: datetime | None = Field(default=None, description="NgayKetThucTheoQuyDinh")

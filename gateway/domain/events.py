@@ -1,0 +1,70 @@
+"""Message bodies exchanged with the one-stop system."""
+
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AwareDatetime, Field, RootModel
+
+from gateway.domain.dossier import CanonicalModel, Dossier, DossierCode, DossierStatus, StatusChange
+
+
+class VersionedBody(CanonicalModel):
+    """A message body with a schema name and version, published in contracts/schemas."""
+
+    schema_name: ClassVar[str]
+    schema_version: ClassVar[str] = "1"
+
+
+class DossierSubmitted(VersionedBody):
+    """The one-stop system received a new dossier."""
+
+    schema_name: ClassVar[str] = "dossier-submitted"
+    kind: Literal["submitted"] = "submitted"
+    dossier: Dossier
+
+    @property
+    def dossier_code(self) -> str:
+        return self.dossier.code
+
+
+class DossierStatusChanged(VersionedBody):
+    """The one-stop system moved a dossier to another status."""
+
+    schema_name: ClassVar[str] = "dossier-status-changed"
+    kind: Literal["status_changed"] = "status_changed"
+    status_change: StatusChange
+
+    @property
+    def dossier_code(self) -> str:
+        return self.status_change.dossier_code
+
+
+class DossierEvent(RootModel[Annotated[DossierSubmitted | DossierStatusChanged, Field(discriminator="kind")]]):
+    """Any event the one-stop system publishes about a dossier (topic onegate.dossier-events)."""
+
+    schema_name: ClassVar[str] = "dossier-event"
+    schema_version: ClassVar[str] = "1"
+
+    @property
+    def dossier_code(self) -> str:
+        return self.root.dossier_code
+
+
+class OneGateUpdateKind(StrEnum):
+    RECEIVED = "received"  # the gateway accepted the event (technical acknowledgement)
+    STATUS = "status"  # a partner reported processing progress
+    RESULT = "result"  # a partner returned a result document
+    RECEIPT = "receipt"  # a fee was paid (biên lai)
+    TRACKING = "tracking"  # postal tracking moved
+
+
+class OneGateUpdate(VersionedBody):
+    """Something the one-stop system should show on a dossier (topic onegate.updates)."""
+
+    schema_name: ClassVar[str] = "onegate-update"
+    dossier_code: DossierCode
+    kind: OneGateUpdateKind
+    source: str = Field(description="Who reports it: gateway, national_portal, a ministry, a payment or postal partner")
+    occurred_at: AwareDatetime
+    status: DossierStatus | None = None
+    message: str = Field(default="", max_length=2000, description="Shown to the officer; Vietnamese where possible")

@@ -1,0 +1,112 @@
+"""The dossier ledger: records every dossier event the gateway sees and acknowledges new
+dossiers to the one-stop system. Operators trace dossiers from it; `demo` counts on it."""
+
+import logging
+from datetime import UTC, datetime
+
+from faststream.kafka import KafkaBroker
+from sqlalchemy import case
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.domain import DossierStatusChanged, DossierSubmitted, OneGateUpdate, OneGateUpdateKind
+from gateway.domain.envelope import derived_message_id
+from gateway.domain.events import DossierEvent
+from gateway.reliability.idempotency import claim_message
+from gateway.runtime.messaging import Delivery, publish, subscribe
+from gateway.runtime.roles import Role, RoleContext
+from gateway.store.tables import DossierRecord
+from gateway.store.upsert import insert_for
+from gateway.topics import DOSSIER_EVENTS, ONEGATE_UPDATES
+
+log = logging.getLogger(__name__)
+
+NAME = "ledger"
+FLOW = "ledger"
+SOURCE = "gateway"
+
+
+def install(broker: KafkaBroker, context: RoleContext) -> None:
+    updates = broker.publisher(
+        ONEGATE_UPDATES.name,
+        title=f"{ONEGATE_UPDATES.name}:ledger",
+        description="Acknowledges each new dossier to the one-stop system (kind=received).",
+        schema=OneGateUpdate,
+    )
+
+    async def reject(reason: str, delivery: Delivery) -> None:
+        log.error("ledger: rejected %s[%s]@%s: %s", delivery.topic, delivery.partition, delivery.offset, reason)
+        context.counters.add(FLOW, "rejected")
+
+    @subscribe(
+        broker,
+        DOSSIER_EVENTS,
+        kafka=context.settings.kafka,
+        group=f"gateway.{NAME}",
+        title=f"{DOSSIER_EVENTS.name}:ledger",
+        description="Records each dossier and its latest status in the dossier ledger.",
+        on_invalid=reject,
+    )
+    async def record_dossier_event(event: DossierEvent, delivery: Delivery) -> None:
+        async with context.database.transaction() as session:
+            if not await claim_message(session, NAME, delivery.headers.message_id):
+                context.counters.add(FLOW, "duplicates")
+                return
+            await _apply(session, event.root)
+            if isinstance(event.root, DossierSubmitted):
+                # Published before the transaction commits: a crash in between redelivers the
+                # event and publishes the same acknowledgement id again, never none at all.
+                await _acknowledge(updates, event.root, delivery)
+        context.counters.add(FLOW, "delivered")
+
+
+async def _apply(session: AsyncSession, event: DossierSubmitted | DossierStatusChanged) -> None:
+    """One upsert per event: no read-modify-write, so concurrent workers cannot lose an update."""
+    now = datetime.now(UTC)
+    table = DossierRecord.__table__
+    current = table.c
+    row = {"code": event.dossier_code, "events_seen": 1, "first_seen_at": now, "last_event_at": now}
+    if isinstance(event, DossierSubmitted):
+        row |= {"procedure_code": event.dossier.procedure_code, "agency_code": event.dossier.agency_code,
+                "status": int(event.dossier.status), "status_sequence": 0}
+    else:
+        row |= {"status": int(event.status_change.status), "status_sequence": event.status_change.sequence}
+    statement = insert_for(session, table).values(**row)
+    proposed = statement.excluded
+    changes = {"events_seen": current.events_seen + 1, "last_event_at": proposed.last_event_at}
+    if isinstance(event, DossierSubmitted):
+        changes |= {
+            "procedure_code": proposed.procedure_code,
+            "agency_code": proposed.agency_code,
+            # A status change that overtook the submission keeps its status.
+            "status": case((current.status_sequence == 0, proposed.status), else_=current.status),
+        }
+    else:
+        # Status changes may arrive late; the highest sequence wins.
+        newer = proposed.status_sequence >= current.status_sequence
+        changes |= {
+            "status": case((newer, proposed.status), else_=current.status),
+            "status_sequence": case((newer, proposed.status_sequence), else_=current.status_sequence),
+        }
+    await session.execute(statement.on_conflict_do_update(index_elements=["code"], set_=changes))
+
+
+async def _acknowledge(updates, event: DossierSubmitted, delivery: Delivery) -> None:
+    acknowledgement = OneGateUpdate(
+        dossier_code=event.dossier_code,
+        kind=OneGateUpdateKind.RECEIVED,
+        source=SOURCE,
+        occurred_at=datetime.now(UTC),
+        message="Cổng tích hợp đã nhận hồ sơ (the gateway received the dossier)",
+    )
+    await publish(
+        updates,
+        acknowledgement,
+        dossier_code=event.dossier_code,
+        source_system=SOURCE,
+        message_id=derived_message_id(delivery.headers.message_id, "ledger-ack"),
+        causation_id=delivery.headers.message_id,
+        traceparent=delivery.headers.traceparent,
+    )
+
+
+ROLE = Role(name=NAME, description="dossier ledger: records every dossier event, acknowledges new dossiers", install=install)

@@ -1,0 +1,1 @@
+"""Assembly of the running gateway: configuration, broker, HTTP, roles and the CLI."""

@@ -1,0 +1,162 @@
+"""The running gateway: embedded broker (when no Kafka is configured), database, Kafka
+broker with the selected roles, partner simulators and the HTTP server, started in that
+order and stopped in reverse."""
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.publisher import DefaultPublisher as KafkaPublisher
+from prometheus_client import CollectorRegistry
+
+from gateway.ops.flow_counters import FlowCounters
+from gateway.runtime.config import Settings
+from gateway.runtime.embedded_broker import EmbeddedBroker
+from gateway.runtime.http import build_http_app
+from gateway.runtime.kafka import BrokerUnavailable, build_broker, ensure_topics
+from gateway.runtime.roles import Role, RoleContext
+from gateway.runtime.serving import LoopbackServer
+from gateway.simulators.framework import SimulatorHost
+from gateway.simulators.registry import build_simulators
+from gateway.store.database import Database
+from gateway.topics import DOSSIER_EVENTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Plan:
+    """What this process runs."""
+
+    roles: list[Role]
+    serve_http: bool = True
+    run_simulators: bool = True
+
+
+@dataclass
+class Running:
+    """Where things are, once started: printed by the CLI, read by tests."""
+
+    http_url: str | None = None
+    kafka_bootstrap: str = ""
+    embedded_broker_pid: int | None = None
+    database_url: str = ""
+    topics_created: list[str] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
+    simulators: dict[str, str] = field(default_factory=dict)
+    startup_s: float = 0.0
+
+
+class Gateway:
+    def __init__(self, settings: Settings, plan: Plan) -> None:
+        self.settings = settings
+        self.plan = plan
+        self.registry = CollectorRegistry()
+        self.database = Database(settings.database)
+        self.counters = FlowCounters(self.database)
+        self.running = Running()
+        self.broker: KafkaBroker | None = None
+        self.embedded: EmbeddedBroker | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._stop = asyncio.Event()
+
+    async def start(self) -> Running:
+        started = time.monotonic()
+        try:
+            await self._start_parts()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+        self.running.startup_s = time.monotonic() - started
+        return self.running
+
+    async def _start_parts(self) -> None:
+        settings = self.settings
+        http_server = None
+        if self.plan.serve_http:
+            http_server = LoopbackServer(host=settings.http.host, port=settings.http.port, name="gateway HTTP")
+            http_server.bind()
+            self._stack.push_async_callback(http_server.stop)
+        bootstrap = settings.kafka.bootstrap
+        if settings.kafka.embedded:
+            # Started from the event loop's (main) thread: the broker dies with that thread.
+            self.embedded = EmbeddedBroker()
+            self.embedded.start(settings.kafka.embedded_startup_timeout_s)
+            self._stack.callback(self.embedded.stop)
+            bootstrap = self.embedded.bootstrap
+            self.running.embedded_broker_pid = self.embedded.pid
+        self.running.kafka_bootstrap = bootstrap
+
+        await self.database.start()
+        self._stack.push_async_callback(self.database.close)
+        self.running.database_url = self.database.display_url
+        await self.counters.start()
+        self._stack.push_async_callback(self.counters.stop)
+
+        if settings.kafka.create_topics:
+            self.running.topics_created = await ensure_topics(settings.kafka, bootstrap)
+
+        self.broker = build_broker(settings.kafka, bootstrap, self.registry)
+        context = RoleContext(settings=settings, database=self.database, counters=self.counters)
+        for role in self.plan.roles:
+            role.install(self.broker, context)
+        self.running.roles = [role.name for role in self.plan.roles]
+        dossier_events = dossier_events_publisher(self.broker)
+        try:
+            await self.broker.start()
+        except Exception as error:
+            await self.broker.stop()
+            raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {error}") from error
+        self._stack.push_async_callback(self._stop_broker)
+
+        if self.plan.run_simulators and settings.simulators.enabled:
+            simulators = SimulatorHost(build_simulators(settings.simulators.faults), settings.simulators.host)
+            await simulators.start()
+            self._stack.push_async_callback(simulators.stop)
+            self.running.simulators = simulators.urls()
+
+        if http_server is not None:
+            await http_server.start(build_http_app(
+                self.broker, dossier_events, self.database, self.counters, self.registry, settings.kafka
+            ))
+            self.running.http_url = http_server.url
+
+    async def stop(self) -> None:
+        await self._stack.aclose()
+
+    async def _stop_broker(self) -> None:
+        # With Kafka gone, a clean stop (commit, leave the group) would wait for request
+        # timeouts; offsets not committed are simply consumed again by the next owner.
+        try:
+            await asyncio.wait_for(self.broker.stop(), self.settings.kafka.shutdown_timeout_s)
+        except TimeoutError:
+            log.warning("Kafka did not answer within %ss while stopping; stopped without a clean leave",
+                        self.settings.kafka.shutdown_timeout_s)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def serve_until_signalled(self) -> None:
+        """Run until SIGINT or SIGTERM, then stop cleanly."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            await self._stop.wait()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await self.stop()
+
+
+def dossier_events_publisher(broker: KafkaBroker) -> KafkaPublisher:
+    return broker.publisher(
+        DOSSIER_EVENTS.name,
+        title=f"{DOSSIER_EVENTS.name}:intake",
+        description="Events accepted at POST /api/v1/dossiers/events, keyed by dossier code.",
+        schema=DOSSIER_EVENTS.body,
+    )

@@ -1,0 +1,225 @@
+"""The `gateway` command."""
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from gateway.runtime.app import Gateway, Plan, Running
+from gateway.runtime.config import (
+    InvalidSettings,
+    Settings,
+    load_settings,
+    masked_settings,
+    settings_reference,
+    unknown_gateway_env_vars,
+)
+from gateway.runtime.contracts import stale_contracts, write_contracts
+from gateway.runtime.embedded_broker import EmbeddedBrokerError
+from gateway.runtime.kafka import BrokerUnavailable
+from gateway.runtime.roles import UnknownRole, all_roles, select_roles
+from gateway.runtime.serving import PortUnavailable
+from gateway.store.database import StoreUnavailable
+
+app = typer.Typer(help="Provincial integration gateway (cổng tích hợp một cửa).", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML configuration file", exists=False)]
+PortOption = Annotated[int | None, typer.Option("--port", "-p", help="HTTP port (overrides http.port)")]
+
+# Failures that stop start-up with a message rather than a traceback.
+STARTUP_FAILURES = (InvalidSettings, EmbeddedBrokerError, BrokerUnavailable, StoreUnavailable, PortUnavailable, UnknownRole)
+
+
+def _settings(config: Path | None, port: int | None = None) -> Settings:
+    settings = load_settings(config)
+    if port is not None:
+        try:
+            settings.http.port = port
+        except ValueError as error:
+            raise InvalidSettings([f"--port {port}: {error.errors()[0]['msg']}"]) from None
+    return settings
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(settings.log.level)))
+    for name in unknown_gateway_env_vars():
+        logging.getLogger("gateway").warning("environment variable %s sets no setting (a typo?)", name)
+
+
+def _fail(error: Exception) -> None:
+    errors.print(f"[bold red]gateway cannot start:[/] {error}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _run(settings: Settings, plan: Plan) -> None:
+    _setup_logging(settings)
+
+    async def main() -> None:
+        gateway = Gateway(settings, plan)
+        running = await gateway.start()
+        # One plain line for scripts and supervisors, whatever the log level.
+        print(f"gateway ready in {running.startup_s:.2f}s: http={running.http_url} kafka={running.kafka_bootstrap} "
+              f"embedded_broker_pid={running.embedded_broker_pid}", flush=True)
+        _print_running(running, settings)
+        await gateway.serve_until_signalled()
+        console.print("gateway stopped")
+
+    try:
+        asyncio.run(main())
+    except STARTUP_FAILURES as error:
+        _fail(error)
+
+
+def _print_running(running: Running, settings: Settings) -> None:
+    table = Table(title=f"Gateway up in {running.startup_s:.2f}s — Ctrl-C or SIGTERM stops it", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    if running.http_url:
+        url = running.http_url
+        table.add_row("HTTP", f"{url}  (intake POST {url}/api/v1/dossiers/events, {url}/docs)")
+        table.add_row("Health", f"{url}/healthz  {url}/readyz  {url}/metrics")
+    kafka = running.kafka_bootstrap
+    if running.embedded_broker_pid:
+        kafka += f"  (embedded Tansu broker, in memory, pid {running.embedded_broker_pid})"
+    table.add_row("Kafka", kafka)
+    table.add_row("Database", running.database_url)
+    table.add_row("Roles", ", ".join(running.roles) or "(none)")
+    sims = running.simulators
+    table.add_row("Simulators", "\n".join(f"{name}: {url}" for name, url in sims.items()) or "(none registered yet)")
+    if running.topics_created:
+        table.add_row("Topics created", ", ".join(running.topics_created))
+    console.print(table)
+
+
+@app.command()
+def up(config: ConfigOption = None, port: PortOption = None) -> None:
+    """Run every role in one process: embedded broker unless Kafka is configured, database,
+    partner simulators and HTTP on 127.0.0.1:8080."""
+    try:
+        settings = _settings(config, port)
+    except InvalidSettings as error:
+        _fail(error)
+    _run(settings, Plan(roles=list(all_roles().values()), serve_http=True, run_simulators=True))
+
+
+@app.command()
+def worker(
+    connectors: Annotated[str, typer.Option(help="Comma-separated roles to run; see `gateway roles`")] = "",
+    http: Annotated[bool, typer.Option("--http/--no-http", help="Also serve HTTP (intake, health, metrics)")] = False,
+    simulators: Annotated[bool, typer.Option("--simulators/--no-simulators", help="Also run partner simulators")] = False,
+    config: ConfigOption = None,
+    port: PortOption = None,
+) -> None:
+    """Run only some roles, in their consumer groups, so a busy connector scales by adding processes."""
+    try:
+        settings = _settings(config, port)
+        roles = select_roles([name.strip() for name in connectors.split(",") if name.strip()])
+    except STARTUP_FAILURES as error:
+        _fail(error)
+    if not roles and not http and not simulators:
+        _fail(ValueError("nothing to run: name --connectors, or add --http or --simulators"))
+    _run(settings, Plan(roles=roles, serve_http=http, run_simulators=simulators))
+
+
+@app.command()
+def roles() -> None:
+    """List the roles (connectors) a worker can run."""
+    for role in all_roles().values():
+        console.print(f"[bold]{role.name}[/]  {role.description}")
+
+
+@config_app.command("show")
+def config_show(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of YAML")] = False,
+) -> None:
+    """Print the effective configuration, secrets masked."""
+    try:
+        settings = load_settings(config)
+    except InvalidSettings as error:
+        _fail(error)
+    data = masked_settings(settings)
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print every setting as a Markdown table (the README's settings section is this output)."""
+    print(settings_reference(), end="")
+
+
+@app.command()
+def contracts(
+    check: Annotated[bool, typer.Option("--check", help="Only report stale contracts; exit 1 if any")] = False,
+    root: Annotated[Path, typer.Option(help="Where the contracts live")] = Path("contracts"),
+) -> None:
+    """Regenerate contracts/ (AsyncAPI, JSON Schema, OpenAPI) from the code."""
+    if check:
+        stale = stale_contracts(root)
+        for relative in stale:
+            errors.print(f"stale: {root / relative}")
+        raise typer.Exit(1 if stale else 0)
+    for path in write_contracts(root):
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    dossiers: Annotated[int, typer.Option(min=1, max=100_000, help="How many dossiers to submit")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    url: Annotated[str, typer.Option(help="Gateway to drive; when none answers there, one starts in this process")] = "http://127.0.0.1:8080",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the flows to settle")] = 120.0,
+    seed: Annotated[int | None, typer.Option(help="Seed for repeatable dossiers")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Submit realistic dossiers through the intake, wait for the flows to settle, summarise each flow."""
+    from gateway.simulators.demo import run_demo
+
+    try:
+        settings = load_settings(config)
+    except InvalidSettings as error:
+        _fail(error)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        summary = asyncio.run(run_demo(settings, dossiers=dossiers, url=url, timeout_s=timeout, seed=seed,
+                                       console=None if as_json else errors))
+    except STARTUP_FAILURES as error:
+        _fail(error)
+    if as_json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        _print_summary(summary)
+    if not summary["settled"]:
+        raise typer.Exit(1)
+
+
+def _print_summary(summary: dict) -> None:
+    table = Table(title=f"Demo: {summary['dossiers']} dossiers via {summary['gateway']}"
+                        f" — {'settled' if summary['settled'] else 'NOT settled'} in {summary['seconds']:.1f}s")
+    columns = ("sent", "delivered", "rejected", "retried", "dead_lettered", "duplicates")
+    table.add_column("flow")
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right")
+    for flow, counts in summary["flows"].items():
+        table.add_row(flow, *(str(counts.get(column, 0)) for column in columns))
+    console.print(table)
+
+
+def main() -> None:
+    app()

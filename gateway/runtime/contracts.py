@@ -1,0 +1,83 @@
+"""What partners and the one-stop system rely on, generated from the code into contracts/:
+AsyncAPI (from FastStream), a JSON Schema per message body, OpenAPI for the HTTP endpoints."""
+
+import json
+from pathlib import Path
+
+import yaml
+from faststream.specification import AsyncAPI
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
+
+import gateway
+from gateway.domain.envelope import EnvelopeHeaders
+from gateway.ops.flow_counters import FlowCounters
+from gateway.runtime.app import dossier_events_publisher
+from gateway.runtime.config import Settings
+from gateway.runtime.http import build_http_app
+from gateway.runtime.kafka import build_broker
+from gateway.runtime.roles import RoleContext, all_roles
+from gateway.store.database import Database
+from gateway.topics import ALL_TOPICS
+
+DOCUMENTED_BOOTSTRAP = "kafka:9092"
+
+
+def render_contracts() -> dict[str, str]:
+    """Relative path -> file text of every generated contract."""
+    settings = Settings(kafka={"bootstrap": DOCUMENTED_BOOTSTRAP})
+    broker = build_broker(settings.kafka, DOCUMENTED_BOOTSTRAP)
+    database = Database(settings.database)
+    counters = FlowCounters(database)
+    for role in all_roles().values():
+        role.install(broker, RoleContext(settings=settings, database=database, counters=counters))
+    dossier_events = dossier_events_publisher(broker)
+
+    files = {"asyncapi.yaml": _asyncapi(broker)}
+    for model in [topic.body for topic in ALL_TOPICS] + [EnvelopeHeaders]:
+        files[f"schemas/{_schema_file(model)}"] = _json(model.model_json_schema())
+    app = build_http_app(broker, dossier_events, database, counters, CollectorRegistry(), settings.kafka)
+    files["openapi.json"] = _json(app.openapi())
+    return files
+
+
+def _asyncapi(broker) -> str:
+    spec = AsyncAPI(
+        broker,
+        title="Provincial integration gateway",
+        version=gateway.__version__,
+        description=(
+            "Kafka topics of the gateway. Every message has a JSON body and the envelope headers of "
+            "schemas/envelope-headers.json; the key is the dossier code (MaHoSo)."
+        ),
+    ).to_specification()
+    return yaml.safe_dump(spec.to_jsonable(), sort_keys=True, allow_unicode=True)
+
+
+def _schema_file(model: type[BaseModel]) -> str:
+    if model is EnvelopeHeaders:
+        return "envelope-headers.json"
+    return f"{model.schema_name}.v{model.schema_version}.json"
+
+
+def _json(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def write_contracts(root: Path) -> list[Path]:
+    written = []
+    for relative, text in render_contracts().items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def stale_contracts(root: Path) -> list[str]:
+    """Contracts whose checked-in text differs from what the code generates now."""
+    return [
+        relative
+        for relative, text in render_contracts().items()
+        if not (root / relative).is_file() or (root / relative).read_text(encoding="utf-8") != text
+    ]

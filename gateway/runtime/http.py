@@ -1,0 +1,89 @@
+"""The gateway's HTTP face: intake, health, readiness, metrics and the operator API."""
+
+import asyncio
+
+from fastapi import FastAPI, HTTPException
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from faststream.kafka import KafkaBroker
+from faststream.kafka.publisher import DefaultPublisher as KafkaPublisher
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+import gateway
+from gateway.connectors.onegate.intake import answer_invalid_request, intake_router
+from gateway.ops.flow_counters import FlowCounters
+from gateway.runtime.config import KafkaSettings
+from gateway.store.database import Database, StoreUnavailable
+from gateway.store.tables import DossierRecord
+
+READINESS_TIMEOUT_S = 2.0
+
+
+def build_http_app(
+    broker: KafkaBroker,
+    dossier_events: KafkaPublisher,
+    database: Database,
+    counters: FlowCounters,
+    registry: CollectorRegistry,
+    kafka: KafkaSettings,
+) -> FastAPI:
+    # The producer gives up on a write after kafka.request_timeout_ms and drops it unsent; the
+    # intake waits a little longer so that a 503 means "not written", not "maybe written later".
+    publish_timeout_s = kafka.request_timeout_ms / 1000 + 5
+    app = FastAPI(
+        title="Provincial integration gateway",
+        version=gateway.__version__,
+        description="HTTP endpoints of the gateway between the one-stop system and its partners.",
+    )
+    app.state.counters = counters
+    app.add_exception_handler(RequestValidationError, answer_invalid_request)
+    app.include_router(intake_router(dossier_events, counters, publish_timeout_s))
+
+    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Kafka and the database answer",
+             responses={503: {"description": "Kafka or the database does not answer"}})
+    async def readyz() -> JSONResponse:
+        checks = {"kafka": await _kafka_ready(broker), "database": await _database_ready(database)}
+        ready = all(result == "ok" for result in checks.values())
+        return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/api/v1/flows", tags=["operations"], summary="Totals per flow and outcome")
+    async def flows() -> dict[str, dict[str, int]]:
+        return await counters.read()
+
+    @app.get("/api/v1/dossiers/{code}", tags=["operations"], summary="What the gateway knows of one dossier",
+             responses={404: {"description": "The gateway has not seen this dossier"}})
+    async def dossier(code: str) -> dict:
+        async with database.transaction() as session:
+            record = await session.get(DossierRecord, code)
+        if record is None:
+            raise HTTPException(404, detail=f"the gateway has not seen dossier {code}")
+        return {
+            "code": record.code, "procedure_code": record.procedure_code, "agency_code": record.agency_code,
+            "status": record.status, "status_sequence": record.status_sequence, "events_seen": record.events_seen,
+            "first_seen_at": record.first_seen_at.isoformat(), "last_event_at": record.last_event_at.isoformat(),
+        }
+
+    return app
+
+
+async def _kafka_ready(broker: KafkaBroker) -> str:
+    try:
+        return "ok" if await asyncio.wait_for(broker.ping(READINESS_TIMEOUT_S), READINESS_TIMEOUT_S + 1) else "no answer"
+    except Exception as error:  # noqa: BLE001 - readiness reports, it does not raise
+        return f"error: {error}"
+
+
+async def _database_ready(database: Database) -> str:
+    try:
+        await asyncio.wait_for(database.ping(), READINESS_TIMEOUT_S)
+        return "ok"
+    except (StoreUnavailable, TimeoutError) as error:
+        return f"error: {error or 'timed out'}"

@@ -1,0 +1,71 @@
+"""The FastStream Kafka broker of the gateway and the topics it needs."""
+
+import logging
+import os
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
+from prometheus_client import CollectorRegistry
+
+from gateway.runtime.config import KafkaSettings
+from gateway.topics import ALL_TOPICS
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    """Kafka cannot be reached: an infrastructure failure."""
+
+
+def build_broker(settings: KafkaSettings, bootstrap: str, registry: CollectorRegistry | None = None) -> KafkaBroker:
+    """A broker that confirms every write with all in-sync replicas before a publish returns."""
+    idempotent = settings.idempotent_producer if settings.idempotent_producer is not None else not settings.embedded
+    middlewares = [KafkaPrometheusMiddleware(registry=registry, app_name="gateway")] if registry else []
+    return KafkaBroker(
+        bootstrap,
+        client_id=settings.client_id,
+        acks="all",
+        request_timeout_ms=settings.request_timeout_ms,
+        enable_idempotence=idempotent,
+        security=_security(settings),
+        apply_types=False,  # handlers validate bodies themselves, to answer bad input with a clear error
+        middlewares=middlewares,
+        logger=logging.getLogger("gateway.kafka"),
+        log_level=logging.DEBUG,  # one line per message is for debugging, not for production logs
+        graceful_timeout=15.0,
+    )
+
+
+def _security(settings: KafkaSettings):
+    if settings.sasl_mechanism is None:
+        return None
+    password = os.environ.get(settings.sasl_password_env or "", "")
+    use_ssl = settings.security_protocol == "SASL_SSL"
+    kinds = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
+    return kinds[settings.sasl_mechanism](username=settings.sasl_username or "", password=password, use_ssl=use_ssl)
+
+
+async def ensure_topics(settings: KafkaSettings, bootstrap: str) -> list[str]:
+    """Create the gateway's topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{settings.client_id}-admin")
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(topic.name, settings.partitions_for(topic.name), settings.replication_factor)
+            for topic in ALL_TOPICS
+            if topic.name not in existing
+        ]
+        if missing:
+            response = await admin.create_topics(missing)
+            for name, code, message in getattr(response, "topic_errors", []):
+                if code not in (0, TopicAlreadyExistsError.errno):
+                    raise BrokerUnavailable(f"cannot create topic {name}: error {code} {message}")
+        return [topic.name for topic in missing]
+    except KafkaError as error:
+        raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap} to create topics: {error}") from error
+    finally:
+        await admin.close()

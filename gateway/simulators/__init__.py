@@ -1,0 +1,1 @@
+"""Fault-injectable partner simulators speaking the real protocols over real HTTP/SOAP."""

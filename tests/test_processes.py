@@ -1,0 +1,129 @@
+"""The run command as a real process: it comes up, answers, stops cleanly, and leaves no broker behind."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from gateway.runtime.embedded_broker import EmbeddedBroker, EmbeddedBrokerError
+
+READY = re.compile(r"gateway ready in [\d.]+s: http=(\S+) kafka=(\S+) embedded_broker_pid=(\d+)")
+
+
+def start_up(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, str, int]:
+    """`gateway up` in its own process group; returns it, its HTTP URL and the broker's pid."""
+    log = (tmp_path / "up.log").open("w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "up", "--port", "0", *args],
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        match = READY.search((tmp_path / "up.log").read_text())
+        if match:
+            return process, match.group(1), int(match.group(3))
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    process.kill()
+    pytest.fail(f"gateway up did not become ready:\n{(tmp_path / 'up.log').read_text()}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie has exited already
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pid: int, timeout_s: float = 10) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+def test_up_answers_ready_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    process, url, broker_pid = start_up(tmp_path)
+    try:
+        assert httpx.get(f"{url}/readyz").status_code == 200
+        assert (tmp_path / "gateway-data" / "gateway.db").is_file(), "SQLite file by default"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    assert "gateway stopped" in (tmp_path / "up.log").read_text()
+    assert wait_gone(broker_pid), "the embedded broker outlived the gateway"
+
+
+def test_killing_the_process_group_leaves_no_broker(tmp_path: Path) -> None:
+    process, _, broker_pid = start_up(tmp_path)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
+    assert wait_gone(broker_pid)
+
+
+def test_a_crashed_gateway_takes_its_broker_along(tmp_path: Path) -> None:
+    process, _, broker_pid = start_up(tmp_path)
+    process.kill()  # only the gateway: no handler runs, the kernel tells the broker
+    process.wait(10)
+    assert wait_gone(broker_pid)
+
+
+def broker_processes() -> set[int]:
+    return {int(pid) for pid in os.listdir("/proc") if pid.isdigit() and alive(int(pid))
+            and "tansu" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")}
+
+
+def test_busy_port_is_a_clear_error_and_leaves_no_broker(tmp_path: Path) -> None:
+    process, url, broker_pid = start_up(tmp_path)
+    port = url.rsplit(":", 1)[1]
+    try:
+        brokers_before = broker_processes()
+        second = subprocess.run([sys.executable, "-m", "gateway", "up", "--port", port], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+        assert broker_processes() == brokers_before
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def test_invalid_setting_stops_start_up_with_a_message(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "gateway", "up"], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "GATEWAY_KAFKA_PARTITIONS": "0"}, timeout=60)
+    assert result.returncode == 2
+    assert "kafka.partitions = '0'" in result.stderr and "greater than or equal to 1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_embedded_broker_speaks_kafka_and_stops() -> None:
+    with EmbeddedBroker() as broker:
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all")
+        await producer.start()
+        await producer.send_and_wait("probe", b"hello", key=b"k")
+        await producer.stop()
+        consumer = AIOKafkaConsumer("probe", bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest")
+        await consumer.start()
+        record = await consumer.getone()
+        await consumer.stop()
+        assert (record.key, record.value) == (b"k", b"hello")
+        pid = broker.pid
+    assert wait_gone(pid)
+
+
+def test_broken_broker_binary_is_a_clear_error(tmp_path: Path) -> None:
+    fake = tmp_path / "tansu"
+    fake.write_text("#!/bin/sh\necho 'no such listener' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    with pytest.raises(EmbeddedBrokerError, match="exited at start-up: no such listener"):
+        EmbeddedBroker(binary=str(fake)).start(timeout_s=5)
