@@ -139,3 +139,14 @@ def test_readme_lists_every_setting() -> None:
     readme = (REPO / "README.md").read_text()
     table = readme.split("<!-- settings:start -->\n", 1)[1].split("<!-- settings:end -->", 1)[0]
     assert table == settings_reference(), "README settings table is stale: paste `gateway config reference`"
+
+
+def test_real_kafka_gets_an_idempotent_producer_and_the_embedded_broker_does_not() -> None:
+    from gateway.runtime.kafka import producer_options
+
+    real = producer_options(load_settings(kafka={"bootstrap": "kafka-1:9092"}).kafka)
+    embedded = producer_options(load_settings().kafka)
+    assert real["acks"] == embedded["acks"] == "all"
+    assert real["enable_idempotence"] is True and embedded["enable_idempotence"] is False
+    forced = producer_options(load_settings(kafka={"bootstrap": "k:9092", "idempotent_producer": False}).kafka)
+    assert forced["enable_idempotence"] is False

@@ -88,3 +88,4 @@ async def test_health_readiness_and_metrics(start_gateway: StartGateway) -> None
         await client.post("/api/v1/dossiers/events", json=submitted_event())
         metrics = (await client.get("/metrics")).text
     assert "faststream_published_messages_total" in metrics
+    assert 'gateway_flow_events_total{flow="intake",outcome="delivered"} 1.0' in metrics

@@ -122,3 +122,6 @@ async def test_gateway_up_starts_registered_simulators_with_configured_faults(
     url = gateway.running.simulators["order_desk"]
     async with httpx.AsyncClient(base_url=url) as client:
         assert (await client.post("/orders", json={"order_number": "HS-6"})).status_code == 503
+    async with httpx.AsyncClient(base_url=gateway.running.http_url) as client:
+        listed = (await client.get("/api/v1/simulators")).json()
+    assert listed["order_desk"]["url"] == url and listed["order_desk"]["injected_errors"] == 1

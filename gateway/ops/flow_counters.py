@@ -9,8 +9,9 @@ never a message.
 import asyncio
 import contextlib
 import logging
-from collections import Counter
+from collections import Counter as Tally
 
+from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,14 +27,23 @@ FLUSH_INTERVAL_S = 0.5
 
 
 class FlowCounters:
-    def __init__(self, database: Database, flush_interval_s: float = FLUSH_INTERVAL_S) -> None:
+    def __init__(
+        self, database: Database, registry: CollectorRegistry | None = None, flush_interval_s: float = FLUSH_INTERVAL_S
+    ) -> None:
         self.database = database
+        # The same figures for Prometheus, per process.
+        self._metric = Counter(
+            "gateway_flow_events", "Events per flow and outcome in this process", ["flow", "outcome"],
+            registry=registry,
+        ) if registry is not None else None
         self.flush_interval_s = flush_interval_s
-        self._pending: Counter[tuple[str, str]] = Counter()
+        self._pending: Tally[tuple[str, str]] = Tally()
         self._task: asyncio.Task | None = None
 
     def add(self, flow: str, outcome: str, amount: int = 1) -> None:
         self._pending[(flow, outcome)] += amount
+        if self._metric is not None:
+            self._metric.labels(flow, outcome).inc(amount)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._flush_periodically(), name="flow-counters")
@@ -47,7 +57,7 @@ class FlowCounters:
         await self.flush()
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, Counter()
+        pending, self._pending = self._pending, Tally()
         if not pending:
             return
         try:

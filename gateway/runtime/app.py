@@ -57,7 +57,7 @@ class Gateway:
         self.plan = plan
         self.registry = CollectorRegistry()
         self.database = Database(settings.database)
-        self.counters = FlowCounters(self.database)
+        self.counters = FlowCounters(self.database, self.registry)
         self.running = Running()
         self.broker: KafkaBroker | None = None
         self.embedded: EmbeddedBroker | None = None
@@ -80,7 +80,7 @@ class Gateway:
         if self.plan.serve_http:
             http_server = LoopbackServer(host=settings.http.host, port=settings.http.port, name="gateway HTTP")
             http_server.bind()
-            self._stack.push_async_callback(http_server.stop)
+            self._stack.push_async_callback(http_server.stop)  # closes the socket if start-up fails
         bootstrap = settings.kafka.bootstrap
         if settings.kafka.embedded:
             # Started from the event loop's (main) thread: the broker dies with that thread.
@@ -113,6 +113,7 @@ class Gateway:
             raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {error}") from error
         self._stack.push_async_callback(self._stop_broker)
 
+        simulators = None
         if self.plan.run_simulators and settings.simulators.enabled:
             simulators = SimulatorHost(build_simulators(settings.simulators.faults), settings.simulators.host)
             await simulators.start()
@@ -121,8 +122,9 @@ class Gateway:
 
         if http_server is not None:
             await http_server.start(build_http_app(
-                self.broker, dossier_events, self.database, self.counters, self.registry, settings.kafka
+                self.broker, dossier_events, self.database, self.counters, self.registry, settings.kafka, simulators
             ))
+            self._stack.push_async_callback(http_server.stop)  # stopping: no new requests first
             self.running.http_url = http_server.url
 
     async def stop(self) -> None:

@@ -81,6 +81,9 @@ def _run(settings: Settings, plan: Plan) -> None:
         asyncio.run(main())
     except STARTUP_FAILURES as error:
         _fail(error)
+    except KeyboardInterrupt:  # Ctrl-C during start-up: everything started has been stopped
+        errors.print("gateway start-up interrupted")
+        raise typer.Exit(130) from None
 
 
 def _print_running(running: Running, settings: Settings) -> None:

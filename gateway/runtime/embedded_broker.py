@@ -46,6 +46,7 @@ class EmbeddedBroker:
         self.port = port or free_loopback_port()
         self._process: subprocess.Popen[bytes] | None = None
         self._output: deque[str] = deque(maxlen=50)
+        self._drain: Thread | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -66,7 +67,8 @@ class EmbeddedBroker:
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
         )
-        Thread(target=self._drain_output, name="tansu-output", daemon=True).start()
+        self._drain = Thread(target=self._drain_output, name="tansu-output", daemon=True)
+        self._drain.start()
         self._wait_until_listening(timeout_s)
         log.info("embedded Kafka-protocol broker (Tansu) listening on %s, pid %s", self.bootstrap, self.pid)
 
@@ -80,6 +82,8 @@ class EmbeddedBroker:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if self._drain is not None:
+            self._drain.join(timeout=1)  # the pipe ends with the process
 
     def _wait_until_listening(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -98,8 +102,11 @@ class EmbeddedBroker:
         process = self._process
         if process is None or process.stdout is None:
             return
-        for line in process.stdout:
-            self._output.append(line.decode(errors="replace").rstrip())
+        try:
+            for line in process.stdout:
+                self._output.append(line.decode(errors="replace").rstrip())
+        except (ValueError, OSError):  # the pipe was closed while reading: the broker is gone
+            pass
 
     def recent_output(self) -> str:
         return " | ".join(self._output) or "(no output)"

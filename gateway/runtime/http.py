@@ -13,6 +13,7 @@ import gateway
 from gateway.connectors.onegate.intake import answer_invalid_request, intake_router
 from gateway.ops.flow_counters import FlowCounters
 from gateway.runtime.config import KafkaSettings
+from gateway.simulators.framework import SimulatorHost
 from gateway.store.database import Database, StoreUnavailable
 from gateway.store.tables import DossierRecord
 
@@ -26,6 +27,7 @@ def build_http_app(
     counters: FlowCounters,
     registry: CollectorRegistry,
     kafka: KafkaSettings,
+    simulators: SimulatorHost | None = None,
 ) -> FastAPI:
     # The producer gives up on a write after kafka.request_timeout_ms and drops it unsent; the
     # intake waits a little longer so that a 503 means "not written", not "maybe written later".
@@ -57,6 +59,13 @@ def build_http_app(
     @app.get("/api/v1/flows", tags=["operations"], summary="Totals per flow and outcome")
     async def flows() -> dict[str, dict[str, int]]:
         return await counters.read()
+
+    @app.get("/api/v1/simulators", tags=["operations"], summary="Partner simulators this process runs, with their figures")
+    async def simulators_running() -> dict[str, dict]:
+        if simulators is None:
+            return {}
+        return {name: {"url": simulator.url, **simulator.stats.as_dict()}
+                for name, simulator in simulators.simulators.items()}
 
     @app.get("/api/v1/dossiers/{code}", tags=["operations"], summary="What the gateway knows of one dossier",
              responses={404: {"description": "The gateway has not seen this dossier"}})

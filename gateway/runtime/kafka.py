@@ -20,16 +20,20 @@ class BrokerUnavailable(RuntimeError):
     """Kafka cannot be reached: an infrastructure failure."""
 
 
-def build_broker(settings: KafkaSettings, bootstrap: str, registry: CollectorRegistry | None = None) -> KafkaBroker:
-    """A broker that confirms every write with all in-sync replicas before a publish returns."""
+def producer_options(settings: KafkaSettings) -> dict:
+    """Every write is confirmed by all in-sync replicas before a publish returns. Idempotence
+    (no duplicates from producer retries) on real Kafka; the embedded broker cannot do it."""
     idempotent = settings.idempotent_producer if settings.idempotent_producer is not None else not settings.embedded
+    return {"acks": "all", "enable_idempotence": idempotent, "request_timeout_ms": settings.request_timeout_ms}
+
+
+def build_broker(settings: KafkaSettings, bootstrap: str, registry: CollectorRegistry | None = None) -> KafkaBroker:
     middlewares = [KafkaPrometheusMiddleware(registry=registry, app_name="gateway")] if registry else []
     return KafkaBroker(
         bootstrap,
         client_id=settings.client_id,
-        acks="all",
-        request_timeout_ms=settings.request_timeout_ms,
-        enable_idempotence=idempotent,
+        **producer_options(settings),
+        allow_auto_create_topics=False,  # topics are created on purpose, with their partition counts
         security=_security(settings),
         apply_types=False,  # handlers validate bodies themselves, to answer bad input with a clear error
         middlewares=middlewares,

@@ -46,6 +46,7 @@ async def _drive(url: str, count: int, timeout_s: float, seed: int | None, conso
     started = time.monotonic()
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         before = await _flows(client)
+        partners_before = await _partners(client)
         outcomes = {"accepted": 0, "rejected": 0, "failed": 0}
         with Progress(console=console, disable=console is None, transient=True) as progress:
             task = progress.add_task("submitting dossiers", total=count)
@@ -73,6 +74,7 @@ async def _drive(url: str, count: int, timeout_s: float, seed: int | None, conso
                 if settled or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(POLL_S)
+        flows |= _delta(partners_before, await _partners(client))
 
     # The intake row from the one-stop side: what it sent, and what it could not hand over.
     intake = flows.setdefault("intake", {})
@@ -86,6 +88,21 @@ async def _flows(client: httpx.AsyncClient) -> dict[str, dict[str, int]]:
     response = await client.get("/api/v1/flows")
     response.raise_for_status()
     return response.json()
+
+
+async def _partners(client: httpx.AsyncClient) -> dict[str, dict[str, int]]:
+    """What the partner simulators saw, as flow rows: requests that got through, duplicates."""
+    response = await client.get("/api/v1/simulators")
+    if response.status_code != 200:
+        return {}
+    return {
+        f"partner {name}": {
+            "delivered": stats["requests"] - stats["injected_errors"] - stats["injected_timeouts"],
+            "rejected": stats["injected_errors"] + stats["injected_timeouts"],
+            "duplicates": stats["duplicates_seen"],
+        }
+        for name, stats in response.json().items()
+    }
 
 
 def _delta(before: dict, after: dict) -> dict[str, dict[str, int]]:
