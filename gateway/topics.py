@@ -36,7 +36,35 @@ ONEGATE_UPDATES = Topic(
     ),
 )
 
-ALL_TOPICS: tuple[Topic, ...] = (DOSSIER_EVENTS, ONEGATE_UPDATES)
+DEAD_LETTERS = Topic(
+    name="gateway.dead-letters",
+    body=DossierEvent,
+    description=(
+        "Messages a connector gave up on: the original key, value and headers, plus dlq_* headers "
+        "(source topic, partition, offset, connector, attempts, exception class and message, time, "
+        "dlq_id for `gateway dlq show`). The value is whatever the source topic carried."
+    ),
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (DOSSIER_EVENTS, ONEGATE_UPDATES, DEAD_LETTERS)
+
+RETRY_TOPIC_PREFIX = "gateway.retry."
+
+
+def retry_topic_name(connector: str) -> str:
+    """Each connector has its own retry topic, so one partner's outage delays no other."""
+    return f"{RETRY_TOPIC_PREFIX}{connector}"
+
+
+def retry_topic(connector: str, source: Topic) -> Topic:
+    return Topic(
+        name=retry_topic_name(connector),
+        body=source.body,
+        description=(
+            f"Messages of {source.name} that {connector} will try again: the original key, value and "
+            "headers, plus retry_attempt and retry_due_at (epoch ms)."
+        ),
+    )
 
 
 def topic_named(name: str) -> Topic:

@@ -12,7 +12,7 @@ from gateway.domain import DossierStatusChanged, DossierSubmitted, OneGateUpdate
 from gateway.domain.envelope import derived_message_id
 from gateway.domain.events import DossierEvent
 from gateway.reliability.idempotency import claim_message
-from gateway.runtime.messaging import Delivery, publish, subscribe
+from gateway.runtime.messaging import Delivery, Published, publish, subscribe
 from gateway.runtime.roles import Role, RoleContext
 from gateway.store.tables import DossierRecord
 from gateway.store.upsert import insert_for
@@ -33,29 +33,35 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
         schema=OneGateUpdate,
     )
 
-    async def reject(reason: str, delivery: Delivery) -> None:
-        log.error("ledger: rejected %s[%s]@%s: %s", delivery.topic, delivery.partition, delivery.offset, reason)
-        context.counters.add(FLOW, "rejected")
-
     @subscribe(
         broker,
         DOSSIER_EVENTS,
         kafka=context.settings.kafka,
-        group=f"gateway.{NAME}",
+        connector=NAME,
+        dead_letters=context.dead_letters,
+        counters=context.counters,
         title=f"{DOSSIER_EVENTS.name}:ledger",
         description="Records each dossier and its latest status in the dossier ledger.",
-        on_invalid=reject,
     )
     async def record_dossier_event(event: DossierEvent, delivery: Delivery) -> None:
         async with context.database.transaction() as session:
-            if not await claim_message(session, NAME, delivery.headers.message_id):
+            if not await claim_message(session, NAME, delivery.message_id):
                 context.counters.add(FLOW, "duplicates")
                 return
             await _apply(session, event.root)
             if isinstance(event.root, DossierSubmitted):
                 # Published before the transaction commits: a crash in between redelivers the
                 # event and publishes the same acknowledgement id again, never none at all.
-                await _acknowledge(updates, event.root, delivery)
+                acknowledgement = await _acknowledge(updates, event.root, delivery)
+        if not delivery.enveloped:  # written straight to the topic: it entered the gateway here
+            await context.message_log.record(direction="in", channel="kafka", partner="onegate",
+                                             message_id=delivery.message_id, dossier_code=delivery.dossier_code,
+                                             payload=delivery.raw.value, outcome="received")
+        if isinstance(event.root, DossierSubmitted):
+            await context.message_log.record(direction="out", channel="kafka", partner="onegate",
+                                             message_id=acknowledgement.headers.message_id,
+                                             dossier_code=delivery.dossier_code, payload=acknowledgement.payload,
+                                             outcome="acknowledged")
         context.counters.add(FLOW, "delivered")
 
 
@@ -90,7 +96,7 @@ async def _apply(session: AsyncSession, event: DossierSubmitted | DossierStatusC
     await session.execute(statement.on_conflict_do_update(index_elements=["code"], set_=changes))
 
 
-async def _acknowledge(updates, event: DossierSubmitted, delivery: Delivery) -> None:
+async def _acknowledge(updates, event: DossierSubmitted, delivery: Delivery) -> Published:
     acknowledgement = OneGateUpdate(
         dossier_code=event.dossier_code,
         kind=OneGateUpdateKind.RECEIVED,
@@ -98,13 +104,13 @@ async def _acknowledge(updates, event: DossierSubmitted, delivery: Delivery) -> 
         occurred_at=datetime.now(UTC),
         message="Cổng tích hợp đã nhận hồ sơ (the gateway received the dossier)",
     )
-    await publish(
+    return await publish(
         updates,
         acknowledgement,
         dossier_code=event.dossier_code,
         source_system=SOURCE,
-        message_id=derived_message_id(delivery.headers.message_id, "ledger-ack"),
-        causation_id=delivery.headers.message_id,
+        message_id=derived_message_id(delivery.message_id, "ledger-ack"),
+        causation_id=delivery.message_id,
         traceparent=delivery.headers.traceparent,
     )
 

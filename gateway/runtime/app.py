@@ -13,12 +13,16 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher import DefaultPublisher as KafkaPublisher
 from prometheus_client import CollectorRegistry
 
+from gateway.audit.message_log import MessageLog
 from gateway.ops.flow_counters import FlowCounters
+from gateway.reliability.breaker import Breakers
+from gateway.reliability.dead_letters import DeadLetters
+from gateway.reliability.partner_calls import PartnerCalls
 from gateway.runtime.config import Settings
 from gateway.runtime.embedded_broker import EmbeddedBroker
 from gateway.runtime.http import build_http_app
 from gateway.runtime.kafka import BrokerUnavailable, build_broker, ensure_topics
-from gateway.runtime.roles import Role, RoleContext
+from gateway.runtime.roles import Role, RoleContext, gateway_topics
 from gateway.runtime.serving import LoopbackServer
 from gateway.simulators.framework import SimulatorHost
 from gateway.simulators.registry import build_simulators
@@ -58,6 +62,9 @@ class Gateway:
         self.registry = CollectorRegistry()
         self.database = Database(settings.database)
         self.counters = FlowCounters(self.database, self.registry)
+        self.message_log = MessageLog(self.database)
+        self.breakers = Breakers(self.registry)
+        self.context: RoleContext | None = None
         self.running = Running()
         self.broker: KafkaBroker | None = None
         self.embedded: EmbeddedBroker | None = None
@@ -94,16 +101,28 @@ class Gateway:
         await self.database.start()
         self._stack.push_async_callback(self.database.close)
         self.running.database_url = self.database.display_url
-        await self.counters.start()
-        self._stack.push_async_callback(self.counters.stop)
+        for service in (self.counters, self.message_log):
+            await service.start()
+            self._stack.push_async_callback(service.stop)
 
         if settings.kafka.create_topics:
-            self.running.topics_created = await ensure_topics(settings.kafka, bootstrap)
+            self.running.topics_created = await ensure_topics(settings.kafka, bootstrap, gateway_topics())
+
+        simulators = None
+        if self.plan.run_simulators and settings.simulators.enabled:
+            simulators = SimulatorHost(build_simulators(settings.simulators.faults), settings.simulators.host)
+            await simulators.start()
+            self._stack.push_async_callback(simulators.stop)
+            self.running.simulators = simulators.urls()
 
         self.broker = build_broker(settings.kafka, bootstrap, self.registry)
-        context = RoleContext(settings=settings, database=self.database, counters=self.counters)
+        self.context = RoleContext(
+            settings=settings, database=self.database, counters=self.counters,
+            dead_letters=DeadLetters(self.database, self.broker), partner_calls=PartnerCalls(self.database),
+            breakers=self.breakers, message_log=self.message_log, simulator_urls=self.running.simulators,
+        )
         for role in self.plan.roles:
-            role.install(self.broker, context)
+            role.install(self.broker, self.context)
         self.running.roles = [role.name for role in self.plan.roles]
         dossier_events = dossier_events_publisher(self.broker)
         try:
@@ -113,17 +132,8 @@ class Gateway:
             raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {error}") from error
         self._stack.push_async_callback(self._stop_broker)
 
-        simulators = None
-        if self.plan.run_simulators and settings.simulators.enabled:
-            simulators = SimulatorHost(build_simulators(settings.simulators.faults), settings.simulators.host)
-            await simulators.start()
-            self._stack.push_async_callback(simulators.stop)
-            self.running.simulators = simulators.urls()
-
         if http_server is not None:
-            await http_server.start(build_http_app(
-                self.broker, dossier_events, self.database, self.counters, self.registry, settings.kafka, simulators
-            ))
+            await http_server.start(build_http_app(self.context, self.broker, dossier_events, self.registry, simulators))
             self._stack.push_async_callback(http_server.stop)  # stopping: no new requests first
             self.running.http_url = http_server.url
 
@@ -131,6 +141,7 @@ class Gateway:
         await self._stack.aclose()
 
     async def _stop_broker(self) -> None:
+        self.context.stopping.set()  # handlers waiting for a due time give their message back
         # With Kafka gone, a clean stop (commit, leave the group) would wait for request
         # timeouts; offsets not committed are simply consumed again by the next owner.
         try:

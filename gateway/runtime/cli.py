@@ -1,16 +1,21 @@
 """The `gateway` command."""
 
 import asyncio
+import getpass
 import json
 import logging
+import socket
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 import yaml
 from rich.console import Console
 from rich.table import Table
 
+from gateway.audit.message_log import export as export_message_log
+from gateway.audit.message_log import verify as verify_message_log
 from gateway.runtime.app import Gateway, Plan, Running
 from gateway.runtime.config import (
     InvalidSettings,
@@ -25,12 +30,16 @@ from gateway.runtime.embedded_broker import EmbeddedBrokerError
 from gateway.runtime.kafka import BrokerUnavailable
 from gateway.runtime.roles import UnknownRole, all_roles, select_roles
 from gateway.runtime.serving import PortUnavailable
-from gateway.store.database import StoreUnavailable
+from gateway.store.database import Database, StoreUnavailable
 
 app = typer.Typer(help="Provincial integration gateway (cổng tích hợp một cửa).", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+dlq_app = typer.Typer(help="Dead letters of a running gateway: list, show, replay.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+audit_app = typer.Typer(help="The message log (audit), read straight from the database.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 console = Console()
 errors = Console(stderr=True)
@@ -161,10 +170,25 @@ def config_show(
         print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
 
 
+README_SETTINGS = ("<!-- settings:start -->\n", "<!-- settings:end -->")
+
+
 @config_app.command("reference")
-def config_reference() -> None:
+def config_reference(
+    readme: Annotated[Path | None, typer.Option(help="Rewrite the settings table in this README instead")] = None,
+) -> None:
     """Print every setting as a Markdown table (the README's settings section is this output)."""
-    print(settings_reference(), end="")
+    table = settings_reference()
+    if readme is None:
+        print(table, end="")
+        return
+    text = readme.read_text(encoding="utf-8")
+    start, end = README_SETTINGS
+    if start not in text or end not in text:
+        _fail(ValueError(f"{readme} has no {start.strip()} ... {end} block"))
+    before, rest = text.split(start, 1)
+    readme.write_text(before + start + table + end + rest.split(end, 1)[1], encoding="utf-8")
+    console.print(f"rewrote the settings table in {readme}")
 
 
 @app.command()
@@ -222,6 +246,104 @@ def _print_summary(summary: dict) -> None:
     for flow, counts in summary["flows"].items():
         table.add_row(flow, *(str(counts.get(column, 0)) for column in columns))
     console.print(table)
+
+
+UrlOption = Annotated[str, typer.Option(help="The running gateway's HTTP address")]
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def _api(url: str, method: str, path: str, **request) -> object:
+    try:
+        response = httpx.request(method, f"{url.rstrip('/')}{path}", timeout=30, **request)
+    except httpx.HTTPError as error:
+        _fail(ConnectionError(f"no gateway answers at {url} ({error}); start it or pass --url"))
+    if response.status_code >= 400:
+        detail = response.json().get("detail", response.text) if "json" in response.headers.get("content-type", "") else response.text
+        errors.print(f"[bold red]{response.status_code}:[/] {detail}", highlight=False)
+        raise typer.Exit(1)
+    return response.json()
+
+
+@dlq_app.command("list")
+def dlq_list(
+    connector: Annotated[str | None, typer.Option(help="Only this connector's")] = None,
+    dossier: Annotated[str | None, typer.Option(help="Only this dossier's (MaHoSo)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Dead letters, newest first."""
+    params = {key: value for key, value in {"connector": connector, "dossier": dossier, "limit": limit}.items() if value}
+    letters = _api(url, "GET", "/api/v1/dead-letters", params=params)
+    if as_json:
+        print(json.dumps(letters, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(letters)} dead letter(s)")
+    for column in ("id", "connector", "dossier", "attempts", "error", "created", "replays"):
+        table.add_column(column)
+    for letter in letters:
+        table.add_row(str(letter["id"]), letter["connector"], letter["dossier_code"], str(letter["attempts"]),
+                      f"{letter['error_class'].rsplit('.', 1)[-1]}: {letter['error_message'][:60]}",
+                      letter["created_at"][:19], str(letter["replay_count"]))
+    console.print(table)
+
+
+@dlq_app.command("show")
+def dlq_show(dead_letter_id: int, url: UrlOption = DEFAULT_URL) -> None:
+    """One dead letter with the original message and its headers."""
+    print(json.dumps(_api(url, "GET", f"/api/v1/dead-letters/{dead_letter_id}"), indent=2, ensure_ascii=False))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead letters to replay")] = None,
+    connector: Annotated[str | None, typer.Option(help="...or every not yet replayed one of this connector")] = None,
+    dossier: Annotated[str | None, typer.Option(help="...or of this dossier")] = None,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Send dead letters back through their connector's retry topic (recorded)."""
+    if not (ids or connector or dossier):
+        _fail(ValueError("name the dead letters to replay: IDs, --connector or --dossier"))
+    body = {"ids": ids or [], "connector": connector, "dossier": dossier,
+            "requested_by": f"cli:{getpass.getuser()}@{socket.gethostname()}"}
+    replayed = _api(url, "POST", "/api/v1/dead-letters/replay", json=body)["replayed"]
+    console.print(f"replayed {len(replayed)} dead letter(s): {', '.join(map(str, replayed)) or '-'}")
+
+
+def _with_database(config: Path | None, work):
+    async def run():
+        database = Database(load_settings(config).database)
+        await database.start()
+        try:
+            return await work(database)
+        finally:
+            await database.close()
+
+    try:
+        return asyncio.run(run())
+    except (InvalidSettings, StoreUnavailable) as error:
+        _fail(error)
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOption = None) -> None:
+    """Check every chain of the message log; name the first record that does not hold."""
+    result = _with_database(config, verify_message_log)
+    if result.intact:
+        console.print(f"message log intact: {result.records} record(s) in {result.chains} chain(s)")
+        return
+    errors.print(f"[bold red]message log broken:[/] {result.problem}", highlight=False)
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    dossier: Annotated[str, typer.Option(help="Dossier code (MaHoSo)")],
+    config: ConfigOption = None,
+) -> None:
+    """Print a dossier's message-log records as JSON."""
+    records = _with_database(config, lambda database: export_message_log(database, dossier))
+    print(json.dumps(records, indent=2, ensure_ascii=False))
 
 
 def main() -> None:

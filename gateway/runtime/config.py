@@ -135,11 +135,37 @@ class HttpSettings(Group):
 
 
 class RetryPolicy(Group):
-    attempts: int = Field(default=5, ge=1, le=100, description="Calls in all, the first included")
-    initial_delay_s: float = Field(default=0.5, gt=0, le=3600, description="Wait before the second call")
-    max_delay_s: float = Field(default=30.0, gt=0, le=86400, description="Longest wait between calls")
+    """In-process retries first (short), then the connector's retry topic (long), then the dead-letter topic."""
+
+    attempts: int = Field(default=3, ge=1, le=100, description="In-process calls per delivery, the first included")
+    initial_delay_s: float = Field(default=0.5, gt=0, le=3600, description="Wait before the second in-process call")
+    max_delay_s: float = Field(default=5.0, gt=0, le=3600, description="Longest wait between in-process calls")
     multiplier: float = Field(default=2.0, ge=1, le=10, description="Each wait is this many times the last")
     jitter: bool = Field(default=True, description="Randomise waits so retries from many workers spread out")
+    deadline_s: float = Field(default=30.0, gt=0, le=3600, description="In-process retries stop once this much time has passed")
+    parked_attempts: int = Field(
+        default=5, ge=0, le=1000, description="Rounds through the retry topic before the dead-letter topic (0: none)")
+    parked_delay_s: float = Field(default=10.0, ge=0, le=86400, description="Wait in the retry topic before the first round")
+    parked_max_delay_s: float = Field(default=600.0, ge=0, le=86400, description="Longest wait in the retry topic")
+
+    def parked_delay(self, attempt: int) -> float:
+        """Wait before retry-topic round `attempt` (1, 2, ...): exponential, capped."""
+        return min(self.parked_delay_s * self.multiplier ** max(0, attempt - 1), self.parked_max_delay_s)
+
+
+class BreakerSettings(Group):
+    failure_threshold: int = Field(default=5, ge=1, le=1000, description="Transient failures in a row that open it")
+    cool_down_s: float = Field(default=30.0, gt=0, le=3600, description="How long it stays open before a probe")
+
+
+class ErrorRules(Group):
+    """Per-partner overrides of the default classification of failures."""
+
+    transient_statuses: list[int] = Field(
+        default_factory=list, description="HTTP statuses to retry besides 408, 425, 429 and 5xx")
+    permanent_statuses: list[int] = Field(default_factory=list, description="HTTP statuses never to retry, even 5xx")
+    transient_codes: list[str] = Field(
+        default_factory=list, description="Partner error or SOAP fault codes that mean 'try again later'")
 
 
 class PartnerSettings(Group):
@@ -153,6 +179,8 @@ class PartnerSettings(Group):
     )
     timeout_s: float = Field(default=10.0, gt=0, le=600, description="Timeout of one call to the partner")
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retries of transient failures")
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings, description="Circuit breaker of the endpoint")
+    errors: ErrorRules = Field(default_factory=ErrorRules, description="Which failures are transient")
     mapping: str | None = Field(default=None, description="Mapping spec name or path")
     options: dict[str, Any] = Field(default_factory=dict, description="Partner-specific settings")
 
@@ -308,6 +336,8 @@ def settings_reference() -> str:
     rows = ["| setting | environment variable | default | what it does |", "| --- | --- | --- | --- |"]
     groups: list[tuple[str, type[BaseModel]]] = [("", Settings), ("partners.NAME.", PartnerSettings),
                                                  ("partners.NAME.retry.", RetryPolicy),
+                                                 ("partners.NAME.breaker.", BreakerSettings),
+                                                 ("partners.NAME.errors.", ErrorRules),
                                                  ("simulators.faults.NAME.", FaultProfile)]
     for prefix, model in groups:
         for name, field in model.model_fields.items():

@@ -11,14 +11,18 @@ from pydantic import BaseModel
 
 import gateway
 from gateway.domain.envelope import EnvelopeHeaders
+from gateway.audit.message_log import MessageLog
 from gateway.ops.flow_counters import FlowCounters
+from gateway.reliability.breaker import Breakers
+from gateway.reliability.dead_letters import DeadLetters
+from gateway.reliability.partner_calls import PartnerCalls
 from gateway.runtime.app import dossier_events_publisher
 from gateway.runtime.config import Settings
 from gateway.runtime.http import build_http_app
 from gateway.runtime.kafka import build_broker
 from gateway.runtime.roles import RoleContext, all_roles
 from gateway.store.database import Database
-from gateway.topics import ALL_TOPICS
+from gateway.topics import ALL_TOPICS, DEAD_LETTERS
 
 DOCUMENTED_BOOTSTRAP = "kafka:9092"
 
@@ -28,15 +32,20 @@ def render_contracts() -> dict[str, str]:
     settings = Settings(kafka={"bootstrap": DOCUMENTED_BOOTSTRAP})
     broker = build_broker(settings.kafka, DOCUMENTED_BOOTSTRAP)
     database = Database(settings.database)
-    counters = FlowCounters(database)
+    context = RoleContext(
+        settings=settings, database=database, counters=FlowCounters(database),
+        dead_letters=DeadLetters(database, broker), partner_calls=PartnerCalls(database), breakers=Breakers(),
+        message_log=MessageLog(database), simulator_urls={},
+    )
     for role in all_roles().values():
-        role.install(broker, RoleContext(settings=settings, database=database, counters=counters))
+        role.install(broker, context)
     dossier_events = dossier_events_publisher(broker)
+    broker.publisher(DEAD_LETTERS.name, title=f"{DEAD_LETTERS.name}:publish", description=DEAD_LETTERS.description)
 
     files = {"asyncapi.yaml": _asyncapi(broker)}
     for model in [topic.body for topic in ALL_TOPICS] + [EnvelopeHeaders]:
         files[f"schemas/{_schema_file(model)}"] = _json(model.model_json_schema())
-    app = build_http_app(broker, dossier_events, database, counters, CollectorRegistry(), settings.kafka)
+    app = build_http_app(context, broker, dossier_events, CollectorRegistry())
     files["openapi.json"] = _json(app.openapi())
     return files
 

@@ -11,8 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 import gateway
 from gateway.connectors.onegate.intake import answer_invalid_request, intake_router
-from gateway.ops.flow_counters import FlowCounters
-from gateway.runtime.config import KafkaSettings
+from gateway.ops.dead_letters_api import dead_letters_router
+from gateway.ops.audit_api import audit_router
+from gateway.runtime.roles import RoleContext
 from gateway.simulators.framework import SimulatorHost
 from gateway.store.database import Database, StoreUnavailable
 from gateway.store.tables import DossierRecord
@@ -21,17 +22,16 @@ READINESS_TIMEOUT_S = 2.0
 
 
 def build_http_app(
+    context: RoleContext,
     broker: KafkaBroker,
     dossier_events: KafkaPublisher,
-    database: Database,
-    counters: FlowCounters,
     registry: CollectorRegistry,
-    kafka: KafkaSettings,
     simulators: SimulatorHost | None = None,
 ) -> FastAPI:
+    database, counters = context.database, context.counters
     # The producer gives up on a write after kafka.request_timeout_ms and drops it unsent; the
     # intake waits a little longer so that a 503 means "not written", not "maybe written later".
-    publish_timeout_s = kafka.request_timeout_ms / 1000 + 5
+    publish_timeout_s = context.settings.kafka.request_timeout_ms / 1000 + 5
     app = FastAPI(
         title="Provincial integration gateway",
         version=gateway.__version__,
@@ -39,7 +39,9 @@ def build_http_app(
     )
     app.state.counters = counters
     app.add_exception_handler(RequestValidationError, answer_invalid_request)
-    app.include_router(intake_router(dossier_events, counters, publish_timeout_s))
+    app.include_router(intake_router(dossier_events, counters, context.message_log, publish_timeout_s))
+    app.include_router(dead_letters_router(context.dead_letters))
+    app.include_router(audit_router(database))
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:
@@ -50,7 +52,9 @@ def build_http_app(
     async def readyz() -> JSONResponse:
         checks = {"kafka": await _kafka_ready(broker), "database": await _database_ready(database)}
         ready = all(result == "ok" for result in checks.values())
-        return JSONResponse(status_code=200 if ready else 503, content={"ready": ready, "checks": checks})
+        # An open breaker does not make the gateway unready: it parks that partner's messages.
+        return JSONResponse(status_code=200 if ready else 503,
+                            content={"ready": ready, "checks": checks, "breakers": context.breakers.states()})
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics", response_class=Response)
     async def metrics() -> Response:

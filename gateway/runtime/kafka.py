@@ -11,7 +11,7 @@ from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import CollectorRegistry
 
 from gateway.runtime.config import KafkaSettings
-from gateway.topics import ALL_TOPICS
+from gateway.topics import Topic
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +52,15 @@ def _security(settings: KafkaSettings):
     return kinds[settings.sasl_mechanism](username=settings.sasl_username or "", password=password, use_ssl=use_ssl)
 
 
-async def ensure_topics(settings: KafkaSettings, bootstrap: str) -> list[str]:
-    """Create the gateway's topics that do not exist yet; return the names created."""
+async def ensure_topics(settings: KafkaSettings, bootstrap: str, topics: list[Topic]) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id=f"{settings.client_id}-admin")
     try:
         await admin.start()
         existing = set(await admin.list_topics())
         missing = [
             NewTopic(topic.name, settings.partitions_for(topic.name), settings.replication_factor)
-            for topic in ALL_TOPICS
+            for topic in topics
             if topic.name not in existing
         ]
         if missing:

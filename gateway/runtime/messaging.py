@@ -4,7 +4,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka.structs import RecordMetadata
 from faststream import AckPolicy
@@ -13,14 +13,26 @@ from faststream.kafka.publisher import DefaultPublisher as KafkaPublisher
 from pydantic import BaseModel, ValidationError
 
 from gateway.domain.envelope import EnvelopeHeaders
+from gateway.reliability.errors import FailureKind, classify
 from gateway.runtime.config import KafkaSettings
 from gateway.topics import Topic
+
+if TYPE_CHECKING:
+    from gateway.ops.flow_counters import FlowCounters
+    from gateway.reliability.dead_letters import DeadLetters
 
 log = logging.getLogger(__name__)
 
 # Pause before an infrastructure failure makes the message come again, so a database
 # or broker outage is not hammered in a tight loop.
 REDELIVERY_PAUSE_S = 1.0
+
+
+@dataclass(frozen=True)
+class Published:
+    headers: EnvelopeHeaders
+    metadata: RecordMetadata
+    payload: bytes  # exactly what went to Kafka (for the message log's digest)
 
 
 async def publish(
@@ -32,7 +44,7 @@ async def publish(
     message_id: str | None = None,
     causation_id: str | None = None,
     traceparent: str | None = None,
-) -> tuple[EnvelopeHeaders, RecordMetadata]:
+) -> Published:
     """Publish `body` keyed by the dossier code; returns once the broker acknowledged the write."""
     headers = EnvelopeHeaders.new(
         correlation_id=dossier_code,
@@ -43,27 +55,58 @@ async def publish(
         causation_id=causation_id,
         traceparent=traceparent,
     )
+    payload = body.model_dump_json().encode()
     metadata = await publisher.publish(
-        body.model_dump(mode="json"),
+        payload,
         key=dossier_code.encode(),
-        headers=headers.to_kafka(),
+        headers={"content-type": "application/json", **headers.to_kafka()},
         correlation_id=dossier_code,
     )
-    return headers, metadata
+    return Published(headers, metadata, payload)
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """A Kafka record as it was read: enough to put it back exactly."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+    @property
+    def key_text(self) -> str:
+        return (self.key or b"").decode(errors="replace")
+
+    @property
+    def position(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One consumed message: its envelope and where it sits in Kafka."""
+    """One consumed message: its envelope and the record it came in."""
 
     headers: EnvelopeHeaders
-    topic: str
-    partition: int
-    offset: int
+    raw: RawMessage
+    enveloped: bool  # False when the producer set no envelope headers (ids were derived)
+
+    @property
+    def message_id(self) -> str:
+        return self.headers.message_id
+
+    @property
+    def dossier_code(self) -> str:
+        return self.headers.correlation_id
+
+
+class InvalidMessage(ValueError):
+    """The body does not match the topic's schema (a poison pill): it goes to the dead letters."""
 
 
 Handler = Callable[[Any, Delivery], Awaitable[None]]
-Rejecter = Callable[[str, Delivery], Awaitable[None]]
 
 
 def subscribe(
@@ -71,16 +114,20 @@ def subscribe(
     topic: Topic,
     *,
     kafka: KafkaSettings,
-    group: str,
+    connector: str,
+    dead_letters: "DeadLetters",
+    counters: "FlowCounters",
     title: str,
     description: str,
-    on_invalid: Rejecter,
+    group: str | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register `handler(body, delivery)` for `topic` in consumer group `group`.
+    """Register `handler(body, delivery)` for `topic` in the consumer group of `connector`.
 
-    The offset is committed only after the handler returned. A body that does not match the
-    topic's schema goes to `on_invalid` and is committed; any other error makes the message
-    come again after a pause (the handler must be idempotent, see reliability.idempotency).
+    The offset is committed only when the message's work is finished or the message is parked
+    durably: the handler returned, or the message went to the dead letters (a body that does not
+    match the topic's schema; an error the handler let through that is not the gateway's own
+    infrastructure failing). When Kafka or the database fails, nothing is committed: the message
+    is read again after a pause, before any later message of its partition.
     """
 
     def register(handler: Handler) -> Handler:
@@ -88,17 +135,10 @@ def subscribe(
             message: KafkaMessage = broker.context.get_local("message")
             delivery = _delivery_of(message, topic)
             try:
-                parsed = topic.body.model_validate_json(message.body)
-            except ValidationError as error:
-                await on_invalid(_explain(error), delivery)
-                await message.ack()
-                return
-            try:
-                await handler(parsed, delivery)
-            except Exception:
-                log.exception(
-                    "%s failed on %s[%s]@%s; it will come again", title, delivery.topic, delivery.partition, delivery.offset
-                )
+                await _handle(handler, delivery, topic, connector, dead_letters, counters)
+            except Exception as error:  # noqa: BLE001 - nothing is committed; the message comes again
+                log.error("%s: %s failed (%s: %s); it will be read again", connector, delivery.raw.position,
+                          type(error).__name__, error)
                 await asyncio.sleep(REDELIVERY_PAUSE_S)
                 await message.nack()
                 return
@@ -109,7 +149,7 @@ def subscribe(
         consume.__doc__ = handler.__doc__
         broker.subscriber(
             topic.name,
-            group_id=group,
+            group_id=group or f"gateway.{connector}",
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
             session_timeout_ms=kafka.effective_session_timeout_ms,
@@ -122,15 +162,36 @@ def subscribe(
     return register
 
 
+async def _handle(handler: Handler, delivery: Delivery, topic: Topic, connector: str,
+                  dead_letters: "DeadLetters", counters: "FlowCounters") -> None:
+    """Run the handler; dead-letter what it cannot take. Raises only what must not be committed."""
+    try:
+        parsed = topic.body.model_validate_json(delivery.raw.value)
+    except ValidationError as error:
+        await dead_letters.bury(connector, delivery.raw, attempts=0, error=InvalidMessage(_explain(error)),
+                                message_id=delivery.message_id, dossier_code=delivery.dossier_code)
+        counters.add(connector, "rejected")
+        return
+    try:
+        await handler(parsed, delivery)
+    except Exception as error:
+        if classify(error) is FailureKind.INFRASTRUCTURE:
+            raise
+        await dead_letters.bury(connector, delivery.raw, attempts=1, error=error,
+                                message_id=delivery.message_id, dossier_code=delivery.dossier_code)
+        counters.add(connector, "dead_lettered")
+
+
 def _delivery_of(message: KafkaMessage, topic: Topic) -> Delivery:
     record = message.raw_message
     headers = message.headers
-    key = (record.key or b"").decode(errors="replace")
+    raw = RawMessage(topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
+                     value=record.value or b"", headers=dict(headers))
     # A producer that does not set the envelope (the one-stop system writing to the topic
     # directly) still gets a stable message id: its position in the log.
     envelope = EnvelopeHeaders(
         message_id=headers.get("message_id") or f"{record.topic}:{record.partition}:{record.offset}",
-        correlation_id=headers.get("correlation_id") or key,
+        correlation_id=headers.get("correlation_id") or raw.key_text,
         causation_id=headers.get("causation_id"),
         source_system=headers.get("source_system") or "unknown",
         schema_name=headers.get("schema_name") or topic.body.schema_name,
@@ -138,7 +199,7 @@ def _delivery_of(message: KafkaMessage, topic: Topic) -> Delivery:
         occurred_at=headers.get("occurred_at") or "",
         traceparent=headers.get("traceparent"),
     )
-    return Delivery(headers=envelope, topic=record.topic, partition=record.partition, offset=record.offset)
+    return Delivery(headers=envelope, raw=raw, enveloped="message_id" in headers)
 
 
 def _explain(error: ValidationError) -> str:

@@ -1,14 +1,20 @@
 """Roles a gateway process can run. `gateway up` runs them all; `gateway worker --connectors`
 runs some, so a busy connector scales by starting more processes in its consumer group."""
 
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from faststream.kafka import KafkaBroker
 
+from gateway.audit.message_log import MessageLog
 from gateway.ops.flow_counters import FlowCounters
-from gateway.runtime.config import Settings
+from gateway.reliability.breaker import Breakers
+from gateway.reliability.dead_letters import DeadLetters
+from gateway.reliability.partner_calls import PartnerCalls
+from gateway.runtime.config import PartnerSettings, Settings
 from gateway.store.database import Database
+from gateway.topics import ALL_TOPICS, Topic
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,24 @@ class RoleContext:
     settings: Settings
     database: Database
     counters: FlowCounters
+    dead_letters: DeadLetters
+    partner_calls: PartnerCalls
+    breakers: Breakers
+    message_log: MessageLog
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    simulator_urls: dict[str, str] = field(default_factory=dict)
+
+    def partner(self, name: str) -> PartnerSettings:
+        return self.settings.partners.get(name) or PartnerSettings()
+
+    def endpoint(self, name: str) -> str:
+        """The partner's configured endpoint, else its simulator's when one runs in this process."""
+        configured = self.partner(name).endpoint
+        if configured is not None:
+            return str(configured).rstrip("/")
+        if name in self.simulator_urls:
+            return self.simulator_urls[name]
+        raise UnknownRole(f"partners.{name}.endpoint is not set and no {name} simulator runs in this process")
 
 
 @dataclass(frozen=True)
@@ -25,6 +49,7 @@ class Role:
     name: str
     description: str
     install: Callable[[KafkaBroker, RoleContext], None]
+    topics: tuple[Topic, ...] = ()  # topics of its own (a retry topic), created at start-up
 
 
 class UnknownRole(ValueError):
@@ -33,9 +58,10 @@ class UnknownRole(ValueError):
 
 def all_roles() -> dict[str, Role]:
     # Imported here: role modules import this one for Role and RoleContext.
+    from gateway.connectors.webhook import handlers as webhook
     from gateway.ops import dossier_ledger
 
-    return {role.name: role for role in (dossier_ledger.ROLE,)}
+    return {role.name: role for role in (dossier_ledger.ROLE, webhook.ROLE)}
 
 
 def select_roles(names: list[str]) -> list[Role]:
@@ -44,3 +70,12 @@ def select_roles(names: list[str]) -> list[Role]:
     if unknown:
         raise UnknownRole(f"unknown connector or role {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     return [known[name] for name in names]
+
+
+def gateway_topics() -> list[Topic]:
+    """Every topic the gateway uses: the shared ones and each role's own (retry topics).
+    All roles', not only this process's: any node may replay a dead letter into any retry topic."""
+    topics = {topic.name: topic for topic in ALL_TOPICS}
+    for role in all_roles().values():
+        topics |= {topic.name: topic for topic in role.topics}
+    return list(topics.values())

@@ -64,13 +64,14 @@ async def _drive(url: str, count: int, timeout_s: float, seed: int | None, conso
 
             await asyncio.gather(*(submit(number) for number in range(1, count + 1)))
 
-            settle = progress.add_task("waiting for the flows to settle", total=outcomes["accepted"])
+            consumers = sorted(all_roles())
+            settle = progress.add_task(f"waiting for {', '.join(consumers)}", total=outcomes["accepted"] * len(consumers))
             deadline = time.monotonic() + timeout_s
             while True:
                 flows = _delta(before, await _flows(client))
-                handled = flows.get("ledger", {}).get("delivered", 0) + flows.get("ledger", {}).get("duplicates", 0)
-                progress.update(settle, completed=handled)
-                settled = handled >= outcomes["accepted"]
+                handled = [_handled(flows.get(flow, {})) for flow in consumers]
+                progress.update(settle, completed=sum(min(count, outcomes["accepted"]) for count in handled))
+                settled = all(count >= outcomes["accepted"] for count in handled)
                 if settled or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(POLL_S)
@@ -82,6 +83,11 @@ async def _drive(url: str, count: int, timeout_s: float, seed: int | None, conso
     intake["failed"] = outcomes["failed"]
     return {"gateway": url, "dossiers": count, "settled": settled and outcomes["failed"] == 0,
             "seconds": time.monotonic() - started, "flows": dict(sorted(flows.items()))}
+
+
+def _handled(counts: dict[str, int]) -> int:
+    """Events a consuming flow is finished with, one way or another."""
+    return sum(counts.get(outcome, 0) for outcome in ("delivered", "duplicates", "dead_lettered", "rejected"))
 
 
 async def _flows(client: httpx.AsyncClient) -> dict[str, dict[str, int]]:

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, String
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -43,3 +43,96 @@ class FlowCounter(Base):
     flow: Mapped[str] = mapped_column(String(100), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(50), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ParkedMessage(Base):
+    """A message waiting in a connector's retry topic. While a dossier has one, its later
+    messages for the same connector wait behind it (lowest `seq` goes first)."""
+
+    __tablename__ = "parked_messages"
+    __table_args__ = (UniqueConstraint("connector", "message_id", name="uq_parked_connector_message"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connector: Mapped[str] = mapped_column(String(100), index=True)
+    message_id: Mapped[str] = mapped_column(String(100))
+    dossier_code: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    parked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeadLetter(Base):
+    """A message a connector gave up on, with why; a copy of the dead-letter topic's record."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    connector: Mapped[str] = mapped_column(String(100), index=True)
+    dossier_code: Mapped[str] = mapped_column(String(64), index=True)
+    message_id: Mapped[str] = mapped_column(String(100))
+    source_topic: Mapped[str] = mapped_column(String(200))
+    source_partition: Mapped[int] = mapped_column(Integer)
+    source_offset: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer)
+    error_class: Mapped[str] = mapped_column(String(200))
+    error_message: Mapped[str] = mapped_column(Text)
+    key: Mapped[str | None] = mapped_column(String(200))
+    headers: Mapped[str] = mapped_column(Text)  # JSON object of the original headers
+    payload: Mapped[str] = mapped_column(Text)  # the original body, base64
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    replay_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DeadLetterReplay(Base):
+    """Who replayed which dead letter, when."""
+
+    __tablename__ = "dead_letter_replays"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dead_letter_id: Mapped[int] = mapped_column(Integer, index=True)
+    replayed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_by: Mapped[str] = mapped_column(String(200))
+
+
+class PartnerCall(Base):
+    """A side effect at a partner, by the partner's idempotency key: 'started' before the
+    call, 'done' after it succeeded, so a redelivered message does not repeat it."""
+
+    __tablename__ = "partner_calls"
+
+    partner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MessageLogRecord(Base):
+    """The message log (audit): every message in or out, chained by hash per writer process."""
+
+    __tablename__ = "message_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chain_id: Mapped[str] = mapped_column(String(40), index=True)
+    recorded_at: Mapped[str] = mapped_column(String(40))  # ISO text: hashed exactly as stored
+    direction: Mapped[str] = mapped_column(String(3))
+    channel: Mapped[str] = mapped_column(String(10))
+    partner: Mapped[str] = mapped_column(String(100))
+    message_id: Mapped[str] = mapped_column(String(100))
+    dossier_code: Mapped[str] = mapped_column(String(64), index=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(200))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class MessageLogChain(Base):
+    """The newest record of each chain, so deleting a chain's last record shows too."""
+
+    __tablename__ = "message_log_chains"
+
+    chain_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))

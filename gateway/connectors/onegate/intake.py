@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 from gateway.domain.events import DossierEvent
 from gateway.ops.flow_counters import FlowCounters
-from gateway.runtime.messaging import publish
+from gateway.audit.message_log import MessageLog
+from gateway.runtime.messaging import Published, publish
 from gateway.topics import DOSSIER_EVENTS
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ class Accepted(BaseModel):
     offset: int
 
 
-def intake_router(publisher: KafkaPublisher, counters: FlowCounters, publish_timeout_s: float) -> APIRouter:
+def intake_router(publisher: KafkaPublisher, counters: FlowCounters, message_log: MessageLog,
+                  publish_timeout_s: float) -> APIRouter:
     router = APIRouter(tags=["one-stop intake"])
 
     @router.post(
@@ -56,7 +58,7 @@ def intake_router(publisher: KafkaPublisher, counters: FlowCounters, publish_tim
         traceparent: Annotated[str | None, Header(max_length=55)] = None,
     ) -> Accepted:
         try:
-            headers, metadata = await asyncio.wait_for(
+            published = await asyncio.wait_for(
                 publish(publisher, event.root, dossier_code=event.dossier_code, source_system=SOURCE,
                         message_id=idempotency_key, traceparent=traceparent),
                 publish_timeout_s,
@@ -69,7 +71,9 @@ def intake_router(publisher: KafkaPublisher, counters: FlowCounters, publish_tim
                 headers={"Retry-After": "5"},
             ) from None
         counters.add(FLOW, "delivered")
-        return Accepted(message_id=headers.message_id, dossier_code=event.dossier_code,
+        await _audit(message_log, published, event.dossier_code)
+        metadata = published.metadata
+        return Accepted(message_id=published.headers.message_id, dossier_code=event.dossier_code,
                         topic=metadata.topic, partition=metadata.partition, offset=metadata.offset)
 
     return router
@@ -85,3 +89,15 @@ async def answer_invalid_request(request: Request, error: RequestValidationError
     ]
     return JSONResponse(status_code=422, content={"detail": "invalid request", "errors": problems})
 
+
+
+async def _audit(message_log: MessageLog, published: Published, dossier_code: str) -> None:
+    # The event is safe in Kafka and the caller is owed its 202: a message-log failure is
+    # reported loudly, not turned into an error that would make the caller send it again.
+    try:
+        await message_log.record(direction="in", channel="http", partner=SOURCE,
+                                 message_id=published.headers.message_id, dossier_code=dossier_code,
+                                 payload=published.payload, outcome="accepted")
+    except Exception as error:  # noqa: BLE001
+        log.error("intake: message %s accepted but not written to the message log: %s",
+                  published.headers.message_id, error)

@@ -1,0 +1,57 @@
+"""The webhook role: dossier events in, one POST per event out, through the shared outbound flow."""
+
+import httpx
+from faststream.kafka import KafkaBroker
+
+from gateway.connectors.webhook.client import WebhookClient
+from gateway.domain.events import DossierEvent, DossierSubmitted
+from gateway.reliability.outbound import PartnerFlow, install_partner_flow
+from gateway.runtime.messaging import Delivery
+from gateway.runtime.roles import Role, RoleContext
+from gateway.topics import DOSSIER_EVENTS, retry_topic
+
+NAME = "webhook"
+
+
+def idempotency_key(event: DossierEvent) -> str:
+    """The partner sees each submission once and each status step once."""
+    inner = event.root
+    if isinstance(inner, DossierSubmitted):
+        return f"{inner.dossier_code}:submitted"
+    return f"{inner.dossier_code}:status:{inner.status_change.sequence}"
+
+
+def install(broker: KafkaBroker, context: RoleContext) -> None:
+    settings = context.partner(NAME)
+    client_holder: dict[str, WebhookClient] = {}
+
+    def client() -> WebhookClient:
+        # Built on first use: the endpoint may be a simulator started in this process.
+        if NAME not in client_holder:
+            token = settings.credential("token") if "token" in settings.credentials else None
+            http = httpx.AsyncClient(timeout=settings.timeout_s)
+            client_holder[NAME] = WebhookClient(http, context.endpoint(NAME), token)
+        return client_holder[NAME]
+
+    async def call(event: DossierEvent, delivery: Delivery) -> str:
+        return await client().send(delivery.raw.value, key=idempotency_key(event), message_id=delivery.message_id)
+
+    async def lookup(key: str) -> bool:
+        return await client().has(key)
+
+    install_partner_flow(broker, context, PartnerFlow(
+        connector=NAME,
+        source=DOSSIER_EVENTS,
+        idempotency_key=idempotency_key,
+        call=call,
+        lookup=lookup,
+        description="Forwards each dossier event to the webhook endpoint (partners.webhook).",
+    ))
+
+
+ROLE = Role(
+    name=NAME,
+    description="dossier-event webhook: POSTs every dossier event to partners.webhook.endpoint",
+    install=install,
+    topics=(retry_topic(NAME, DOSSIER_EVENTS),),
+)

@@ -1,0 +1,125 @@
+"""The dead-letter channel: messages a connector gave up on, with why, and their replay.
+
+Each dead letter goes to the dead-letter topic (the original key, value and headers plus
+`dlq_*` error headers, like Kafka Connect's `__connect.errors.*`) and to the database, from
+which operators list, inspect and replay them. A replay sends the original message to the
+connector's retry topic as a fresh first attempt and is recorded.
+"""
+
+import base64
+import json
+import logging
+from datetime import UTC, datetime
+
+from faststream.kafka import KafkaBroker
+from sqlalchemy import select
+
+from gateway.runtime.messaging import RawMessage
+from gateway.store.database import Database
+from gateway.store.tables import DeadLetter, DeadLetterReplay
+from gateway.topics import DEAD_LETTERS, retry_topic_name
+
+log = logging.getLogger(__name__)
+
+RETRY_ATTEMPT = "retry_attempt"
+RETRY_DUE_AT = "retry_due_at"
+
+
+class DeadLetters:
+    def __init__(self, database: Database, broker: KafkaBroker) -> None:
+        self.database = database
+        self.broker = broker
+
+    async def bury(self, connector: str, message: RawMessage, *, attempts: int, error: BaseException,
+                   message_id: str, dossier_code: str) -> int:
+        """Dead-letter `message`: in the database and on the dead-letter topic, or neither."""
+        now = datetime.now(UTC)
+        error_message = str(error) or type(error).__name__
+        async with self.database.transaction() as session:
+            record = DeadLetter(
+                connector=connector, dossier_code=dossier_code, message_id=message_id,
+                source_topic=message.topic, source_partition=message.partition, source_offset=message.offset,
+                attempts=attempts, error_class=_qualified_name(error), error_message=error_message[:4000],
+                key=message.key_text, headers=json.dumps(message.headers, ensure_ascii=False),
+                payload=base64.b64encode(message.value).decode(), created_at=now, replay_count=0,
+            )
+            session.add(record)
+            await session.flush()
+            headers = {
+                **_without_retry_headers(message.headers),
+                "dlq_id": str(record.id),
+                "dlq_source_topic": message.topic,
+                "dlq_source_partition": str(message.partition),
+                "dlq_source_offset": str(message.offset),
+                "dlq_connector": connector,
+                "dlq_attempts": str(attempts),
+                "dlq_exception_class": record.error_class,
+                "dlq_exception_message": error_message[:1000],
+                "dlq_time": now.isoformat(),
+            }
+            await self.broker.publish(message.value, DEAD_LETTERS.name, key=message.key, headers=headers)
+        log.warning("%s: dead-lettered %s of dossier %s after %s attempt(s): %s",
+                    connector, message_id, dossier_code, attempts, error_message)
+        return record.id
+
+    async def recent(self, *, connector: str | None = None, dossier_code: str | None = None,
+                   limit: int = 100) -> list[DeadLetter]:
+        query = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
+        if connector:
+            query = query.where(DeadLetter.connector == connector)
+        if dossier_code:
+            query = query.where(DeadLetter.dossier_code == dossier_code)
+        async with self.database.transaction() as session:
+            return list((await session.scalars(query)).all())
+
+    async def get(self, dead_letter_id: int) -> DeadLetter | None:
+        async with self.database.transaction() as session:
+            return await session.get(DeadLetter, dead_letter_id)
+
+    async def replay(self, dead_letter_ids: list[int], requested_by: str) -> list[int]:
+        """Send each dead letter back through its connector's retry topic; the ids replayed."""
+        replayed = []
+        for dead_letter_id in dead_letter_ids:
+            now = datetime.now(UTC)
+            async with self.database.transaction() as session:
+                letter = await session.get(DeadLetter, dead_letter_id, with_for_update=True)
+                if letter is None:
+                    continue
+                headers = {**json.loads(letter.headers), RETRY_ATTEMPT: "0",
+                           RETRY_DUE_AT: str(int(now.timestamp() * 1000)), "replay_of_dead_letter": str(letter.id)}
+                await self.broker.publish(base64.b64decode(letter.payload), retry_topic_name(letter.connector),
+                                          key=(letter.key or "").encode() or None, headers=headers)
+                letter.replay_count += 1
+                letter.last_replayed_at = now
+                session.add(DeadLetterReplay(dead_letter_id=letter.id, replayed_at=now, requested_by=requested_by))
+            replayed.append(dead_letter_id)
+            log.info("dead letter %s replayed to %s by %s", dead_letter_id, letter.connector, requested_by)
+        return replayed
+
+
+def describe(letter: DeadLetter, with_payload: bool = False) -> dict:
+    data = {
+        "id": letter.id, "connector": letter.connector, "dossier_code": letter.dossier_code,
+        "message_id": letter.message_id, "source": f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}",
+        "attempts": letter.attempts, "error_class": letter.error_class, "error_message": letter.error_message,
+        "created_at": letter.created_at.isoformat(), "replay_count": letter.replay_count,
+        "last_replayed_at": letter.last_replayed_at.isoformat() if letter.last_replayed_at else None,
+    }
+    if with_payload:
+        payload = base64.b64decode(letter.payload)
+        data["key"] = letter.key
+        data["headers"] = json.loads(letter.headers)
+        try:
+            data["payload"] = payload.decode()
+        except UnicodeDecodeError:
+            data["payload_base64"] = letter.payload
+    return data
+
+
+def _qualified_name(error: BaseException) -> str:
+    kind = type(error)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _without_retry_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in headers.items() if not name.startswith(("retry_", "dlq_"))}

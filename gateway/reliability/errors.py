@@ -1,0 +1,78 @@
+"""What kind of failure is this? One place decides, for every connector.
+
+- transient: try again later (timeouts, connection errors, HTTP 429 and 5xx, SOAP faults a
+  partner marks as transient, an open circuit breaker);
+- permanent: trying again will not help (validation, other 4xx, business refusals): the
+  message goes to the dead-letter topic;
+- infrastructure: the gateway's own Kafka or database failed: the message is not committed
+  and comes again; it is never parked or dead-lettered for that.
+
+A partner's configuration (ErrorRules) can move HTTP statuses and fault codes between transient and
+permanent (partners.NAME.errors).
+"""
+
+import asyncio
+from enum import StrEnum
+
+import httpx
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.runtime.config import ErrorRules
+from gateway.runtime.kafka import BrokerUnavailable
+from gateway.store.database import StoreUnavailable
+
+
+class FailureKind(StrEnum):
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    INFRASTRUCTURE = "infrastructure"
+
+
+class Interrupted(Exception):
+    """The gateway is stopping while a message waits: it is not committed and comes again."""
+
+
+class PartnerError(Exception):
+    """A partner's answer, as a value: code and message for people, kind for the machinery."""
+
+    def __init__(self, message: str, *, code: str = "", kind: FailureKind | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.kind = kind
+
+
+class TransientError(PartnerError):
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message, code=code, kind=FailureKind.TRANSIENT)
+
+
+class PermanentError(PartnerError):
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message, code=code, kind=FailureKind.PERMANENT)
+
+
+DEFAULT_TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+
+def classify(error: BaseException, rules: ErrorRules | None = None) -> FailureKind:
+    rules = rules or ErrorRules()
+    if isinstance(error, PartnerError):
+        if error.code and error.code in rules.transient_codes:
+            return FailureKind.TRANSIENT
+        return error.kind or FailureKind.PERMANENT
+    if isinstance(error, httpx.HTTPStatusError):
+        status = error.response.status_code
+        if status in rules.permanent_statuses:
+            return FailureKind.PERMANENT
+        if status >= 500 or status in DEFAULT_TRANSIENT_STATUSES or status in rules.transient_statuses:
+            return FailureKind.TRANSIENT
+        return FailureKind.PERMANENT
+    if isinstance(error, (httpx.TransportError, TimeoutError, asyncio.TimeoutError, ConnectionError)):
+        return FailureKind.TRANSIENT
+    if isinstance(error, (KafkaError, SQLAlchemyError, StoreUnavailable, BrokerUnavailable, Interrupted)):
+        return FailureKind.INFRASTRUCTURE
+    if isinstance(error, (ValidationError, ValueError, KeyError, TypeError)):
+        return FailureKind.PERMANENT
+    return FailureKind.TRANSIENT  # unknown: retrying is safe, dead-lettering at once may not be

@@ -1,0 +1,79 @@
+"""Failure classification, circuit breaker and retry delays, without any I/O."""
+
+import httpx
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from gateway.reliability.breaker import BreakerOpen, BreakerState, CircuitBreaker
+from gateway.reliability.errors import FailureKind, Interrupted, PermanentError, TransientError, classify
+from gateway.runtime.config import BreakerSettings, ErrorRules, RetryPolicy
+from gateway.store.database import StoreUnavailable
+
+
+def http_error(status: int) -> httpx.HTTPStatusError:
+    request = httpx.Request("POST", "http://partner.test/events")
+    return httpx.HTTPStatusError("", request=request, response=httpx.Response(status, request=request))
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (http_error(503), FailureKind.TRANSIENT),
+        (http_error(429), FailureKind.TRANSIENT),
+        (http_error(400), FailureKind.PERMANENT),
+        (http_error(404), FailureKind.PERMANENT),
+        (httpx.ConnectTimeout("slow"), FailureKind.TRANSIENT),
+        (httpx.ConnectError("refused"), FailureKind.TRANSIENT),
+        (TimeoutError(), FailureKind.TRANSIENT),
+        (TransientError("busy"), FailureKind.TRANSIENT),
+        (PermanentError("refused"), FailureKind.PERMANENT),
+        (StoreUnavailable("down"), FailureKind.INFRASTRUCTURE),
+        (Interrupted("stopping"), FailureKind.INFRASTRUCTURE),
+        (RuntimeError("surprise"), FailureKind.TRANSIENT),
+    ],
+)
+def test_default_classification(error: BaseException, kind: FailureKind) -> None:
+    assert classify(error) is kind
+
+
+def test_validation_errors_are_permanent() -> None:
+    class Model(BaseModel):
+        number: int
+
+    with pytest.raises(ValidationError) as raised:
+        Model(number="x")
+    assert classify(raised.value) is FailureKind.PERMANENT
+
+
+def test_partner_rules_move_statuses_and_codes() -> None:
+    rules = ErrorRules(transient_statuses=[409], permanent_statuses=[501], transient_codes=["-3"])
+    assert classify(http_error(409), rules) is FailureKind.TRANSIENT
+    assert classify(http_error(501), rules) is FailureKind.PERMANENT
+    assert classify(PermanentError("exists", code="-3"), rules) is FailureKind.TRANSIENT
+
+
+def test_breaker_opens_probes_and_closes() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker("bank", BreakerSettings(failure_threshold=3, cool_down_s=10), clock=lambda: now[0])
+    for _ in range(3):
+        breaker.before_call()
+        breaker.failed()
+    assert breaker.state is BreakerState.OPEN
+    with pytest.raises(BreakerOpen):
+        breaker.before_call()
+    now[0] = 11
+    breaker.before_call()  # the probe
+    assert breaker.state is BreakerState.HALF_OPEN
+    with pytest.raises(BreakerOpen):
+        breaker.before_call()  # only one probe at a time
+    breaker.failed()
+    assert breaker.state is BreakerState.OPEN
+    now[0] = 22
+    breaker.before_call()
+    breaker.succeeded()
+    assert breaker.state is BreakerState.CLOSED
+
+
+def test_retry_topic_delays_grow_and_are_capped() -> None:
+    policy = RetryPolicy(parked_delay_s=10, multiplier=2, parked_max_delay_s=60)
+    assert [policy.parked_delay(attempt) for attempt in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]
