@@ -79,22 +79,31 @@ class OutboundConsumer:
     async def on_source(self, body: Any, delivery: Delivery) -> None:
         if not self.flow.applies_to(body):
             return
-        if await self._already_done(body, delivery):
-            return
+        key = self.flow.idempotency_key(body)
+        # One transaction decides: done already, queue behind a parked message, or go.
         async with self.context.database.transaction() as session:
+            state = await PartnerCalls.state_in(session, self.flow.connector, key)
+            if state is CallState.DONE:
+                await self._forget(session, delivery)
+                return
             head = await parking.head_of(session, self.flow.connector, delivery.dossier_code)
+            if head is None and state is None:
+                await PartnerCalls.mark_in(session, self.flow.connector, key, delivery.message_id, CallState.STARTED)
         if head is not None:
             # An earlier message of this dossier is parked: this one queues behind it.
             await self._park(delivery, attempts=0, due_at=datetime.now(UTC), error=f"waiting behind {head[0]}")
             return
-        await self._deliver(body, delivery, attempts_before=0)
+        await self._deliver(body, delivery, attempts_before=0, uncertain=state is CallState.STARTED)
 
     async def on_retry(self, body: Any, delivery: Delivery) -> None:
         attempts = int(delivery.raw.headers.get(RETRY_ATTEMPT, "0"))
         due_at = datetime.fromtimestamp(int(delivery.raw.headers.get(RETRY_DUE_AT, "0")) / 1000, UTC)
-        if await self._already_done(body, delivery):
-            return
+        key = self.flow.idempotency_key(body)
         async with self.context.database.transaction() as session:
+            state = await PartnerCalls.state_in(session, self.flow.connector, key)
+            if state is CallState.DONE:
+                await self._forget(session, delivery)
+                return
             if await parking.find(session, self.flow.connector, delivery.message_id) is None:
                 # A replay, or a crash between the retry topic's write and the database's.
                 await parking.park(session, connector=self.flow.connector, message_id=delivery.message_id,
@@ -110,23 +119,21 @@ class OutboundConsumer:
         if not await self._wait_until(due_at):
             await self._park(delivery, attempts=attempts, due_at=due_at, error=None)
             return
-        await self._deliver(body, delivery, attempts_before=attempts)
+        if state is None:
+            await self.calls.mark(self.flow.connector, key, delivery.message_id, CallState.STARTED)
+        await self._deliver(body, delivery, attempts_before=attempts, uncertain=state is CallState.STARTED)
 
-    async def _already_done(self, body: Any, delivery: Delivery) -> bool:
-        """Drop a message whose side effect is known to have happened (a redelivery, a resend)."""
-        key = self.flow.idempotency_key(body)
-        if await self.calls.state(self.flow.connector, key) is not CallState.DONE:
-            return False
-        async with self.context.database.transaction() as session:
-            await claim_message(session, self.flow.connector, delivery.message_id)
-            await parking.release(session, self.flow.connector, delivery.message_id)
+    async def _forget(self, session, delivery: Delivery) -> None:
+        """The side effect is known to have happened (a redelivery, a resend): drop the message."""
+        await claim_message(session, self.flow.connector, delivery.message_id)
+        await parking.release(session, self.flow.connector, delivery.message_id)
         self.context.counters.add(self.flow.connector, "duplicates")
-        return True
 
-    async def _deliver(self, body: Any, delivery: Delivery, attempts_before: int) -> None:
+    async def _deliver(self, body: Any, delivery: Delivery, attempts_before: int, uncertain: bool) -> None:
+        """Call the partner (its call is marked 'started'); `uncertain`: an earlier call may have reached it."""
         key = self.flow.idempotency_key(body)
         try:
-            outcome = await self._call_with_retries(body, delivery, key)
+            outcome = await self._call_with_retries(body, delivery, key, uncertain)
         except Exception as error:
             kind = classify(error, self.settings.errors)
             if kind is FailureKind.INFRASTRUCTURE:
@@ -141,13 +148,11 @@ class OutboundConsumer:
         await self._audit(delivery, outcome)
         self.context.counters.add(self.flow.connector, "delivered")
 
-    async def _call_with_retries(self, body: Any, delivery: Delivery, key: str) -> str:
+    async def _call_with_retries(self, body: Any, delivery: Delivery, key: str, uncertain: bool) -> str:
         policy = self.settings.retry
-        if await self.calls.state(self.flow.connector, key) is CallState.STARTED and self.flow.lookup:
-            # An earlier call may have reached the partner before this worker died: ask first.
-            if await self.flow.lookup(key):
-                return "already at the partner (confirmed by look-up)"
-        await self.calls.mark(self.flow.connector, key, delivery.message_id, CallState.STARTED)
+        if uncertain and self.flow.lookup and await self.flow.lookup(key):
+            # An earlier call reached the partner before its worker died or lost the answer.
+            return "already at the partner (confirmed by look-up)"
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.deadline_s),
             wait=wait_exponential_jitter(multiplier=policy.initial_delay_s, max=policy.max_delay_s,

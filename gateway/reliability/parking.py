@@ -56,13 +56,6 @@ async def release(session: AsyncSession, connector: str, message_id: str) -> Non
         ParkedMessage.connector == connector, ParkedMessage.message_id == message_id))
 
 
-async def count(session: AsyncSession, connector: str | None = None) -> int:
-    query = select(func.count()).select_from(ParkedMessage)
-    if connector:
-        query = query.where(ParkedMessage.connector == connector)
-    return (await session.execute(query)).scalar_one()
-
-
 def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes; the gateway stores UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -24,9 +24,9 @@ class PartnerCalls:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    async def state(self, partner: str, key: str) -> CallState | None:
-        async with self.database.transaction() as session:
-            call = await session.get(PartnerCall, (partner, key))
+    @staticmethod
+    async def state_in(session, partner: str, key: str) -> CallState | None:
+        call = await session.get(PartnerCall, (partner, key))
         return CallState(call.state) if call else None
 
     async def mark(self, partner: str, key: str, message_id: str, state: CallState) -> None:

@@ -1,0 +1,134 @@
+"""Events/s through consume -> partner call -> commit (the shared outbound flow, webhook
+connector) beside raw aiokafka on the same broker, measured in the same run.
+
+    .venv/bin/python -m bench.outbound [--events N] [--database URL]
+
+A `gateway worker --connectors webhook` process consumes N dossier events from the embedded
+broker and POSTs each to the webhook receiver simulator (in this process) with everything the
+delivery guarantees cost: idempotency records, partner-call records, the message log. Baselines:
+  - relay:          raw aiokafka consume -> produce of the same records (the issue's baseline);
+  - relay + HTTP:   raw aiokafka consume -> httpx POST to the same receiver -> produce -> commit,
+                    with no records kept (what the guarantees add is the difference).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from gateway.connectors.webhook.simulator import WebhookReceiver
+from gateway.domain import DossierSubmitted
+from gateway.runtime.embedded_broker import EmbeddedBroker
+from gateway.simulators.onegate import OneGateSimulator
+from gateway.topics import DOSSIER_EVENTS
+
+PARTITIONS = 3
+
+
+async def create_topics(bootstrap: str, *names: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(name, PARTITIONS, 1) for name in names])
+    await admin.close()
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    futures = [await producer.send(topic, value, key=key) for key, value in records]
+    await asyncio.gather(*futures)
+    await producer.stop()
+
+
+async def gateway_run(bootstrap: str, records, receiver: WebhookReceiver, database_url: str, workdir: Path) -> float:
+    await produce(bootstrap, DOSSIER_EVENTS.name, records)
+    env = {**os.environ, "GATEWAY_KAFKA_BOOTSTRAP": bootstrap, "GATEWAY_KAFKA_IDEMPOTENT_PRODUCER": "false",
+           "GATEWAY_KAFKA_PARTITIONS": str(PARTITIONS), "GATEWAY_DATABASE_URL": database_url,
+           "GATEWAY_PARTNERS": json.dumps({"webhook": {"endpoint": receiver.url}}), "GATEWAY_LOG_LEVEL": "WARNING"}
+    started = time.perf_counter()
+    worker = subprocess.Popen([sys.executable, *os.environ.get("BENCH_PROFILE", "").split(), "-m", "gateway", "worker", "--connectors", "webhook"], cwd=workdir,
+                              env=env, stdout=(workdir / "worker.log").open("w"), stderr=subprocess.STDOUT)
+    try:
+        while len(receiver.received) < len(records):
+            if worker.poll() is not None:
+                raise SystemExit(f"the worker stopped:\n{(workdir / 'worker.log').read_text()}")
+            await asyncio.sleep(0.01)
+        return time.perf_counter() - started
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+async def relay_run(bootstrap: str, records, receiver_url: str | None) -> float:
+    source, target = ("bench.http-in", "bench.http-out") if receiver_url else ("bench.raw-in", "bench.raw-out")
+    await create_topics(bootstrap, source, target)
+    await produce(bootstrap, source, records)
+    started = time.perf_counter()
+    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"bench.{source}",
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                session_timeout_ms=2000, heartbeat_interval_ms=500)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await consumer.start()
+    await producer.start()
+    relayed = 0
+    async with httpx.AsyncClient() as http:
+        while relayed < len(records):
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                for record in batch:
+                    if receiver_url:
+                        (await http.post(f"{receiver_url}/events", content=record.value,
+                                         headers={"Idempotency-Key": f"raw-{record.partition}-{record.offset}",
+                                                  "content-type": "application/json"})).raise_for_status()
+                    await producer.send_and_wait(target, record.value, key=record.key)
+                    relayed += 1
+                await consumer.commit()
+    await consumer.stop()
+    await producer.stop()
+    return time.perf_counter() - started
+
+
+async def main(events: int, database_url: str) -> None:
+    simulator = OneGateSimulator(seed=11)
+    records = []
+    for number in range(1, events + 1):
+        dossier = simulator.dossier(number)
+        records.append((dossier.code.encode(), DossierSubmitted(dossier=dossier).model_dump_json().encode()))
+    receiver = WebhookReceiver()
+    await receiver.start()
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as workdir, EmbeddedBroker() as kafka:
+        await create_topics(kafka.bootstrap, DOSSIER_EVENTS.name, f"gateway.retry.webhook", "gateway.dead-letters")
+        ours = await gateway_run(kafka.bootstrap, records, receiver, database_url.replace("{workdir}", workdir),
+                                 Path(workdir))
+        duplicates = receiver.stats.duplicates_seen
+        relay = await relay_run(kafka.bootstrap, records, None)
+        relay_http = await relay_run(kafka.bootstrap, records, receiver.url)
+    await receiver.stop()
+
+    print(f"{events} dossier events, {PARTITIONS} partitions, embedded broker, worker database "
+          f"{database_url.split(':')[0]}; the partner saw {duplicates} duplicate(s)")
+    print(f"{'flow':52}{'events/s':>10}{'gateway / it':>14}")
+    ours_rate = events / ours
+    for name, seconds in (("gateway: consume -> webhook call -> commit (worker)", ours),
+                          ("raw aiokafka: consume -> produce", relay),
+                          ("raw aiokafka: consume -> HTTP POST -> produce", relay_http)):
+        rate = events / seconds
+        print(f"{name:52}{rate:10.1f}{ours_rate / rate:14.2f}")
+    print("(the gateway figure includes the worker's start-up and its consumer-group join)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--database", default="sqlite+aiosqlite:///{workdir}/bench.db",
+                        help="the worker's database URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.events, arguments.database))
