@@ -73,7 +73,8 @@ class OutboundConsumer:
         name = self.flow.connector
         subscribe(self.broker, self.flow.source, title=f"{self.flow.source.name}:{name}",
                   description=self.flow.description, **common)(self.on_source)
-        subscribe(self.broker, self.retry_topic, title=f"{self.retry_topic.name}:{name}",
+        # Its own group: two consumers of one group on different topics rebalance each other.
+        subscribe(self.broker, self.retry_topic, title=f"{self.retry_topic.name}:{name}", group=f"gateway.{name}.retry",
                   description=f"{name}: messages parked for another try.", **common)(self.on_retry)
 
     async def on_source(self, body: Any, delivery: Delivery) -> None:

@@ -21,7 +21,7 @@ from gateway.reliability.partner_calls import PartnerCalls
 from gateway.runtime.config import Settings
 from gateway.runtime.embedded_broker import EmbeddedBroker
 from gateway.runtime.http import build_http_app
-from gateway.runtime.kafka import BrokerUnavailable, build_broker, ensure_topics
+from gateway.runtime.kafka import BrokerUnavailable, build_broker, ensure_topics, start_broker
 from gateway.runtime.roles import Role, RoleContext, gateway_topics
 from gateway.runtime.serving import LoopbackServer
 from gateway.simulators.framework import SimulatorHost
@@ -126,7 +126,7 @@ class Gateway:
         self.running.roles = [role.name for role in self.plan.roles]
         dossier_events = dossier_events_publisher(self.broker)
         try:
-            await self.broker.start()
+            await start_broker(self.broker)
         except Exception as error:
             await self.broker.stop()
             raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {error}") from error

@@ -1,5 +1,6 @@
 """The FastStream Kafka broker of the gateway and the topics it needs."""
 
+import asyncio
 import logging
 import os
 
@@ -14,6 +15,17 @@ from gateway.runtime.config import KafkaSettings
 from gateway.topics import Topic
 
 log = logging.getLogger(__name__)
+kafka_log = logging.getLogger("gateway.kafka")
+
+
+class _TopicsAreCreatedOnPurpose(logging.Filter):
+    """FastStream warns on every subscriber that auto-creation is off; here that is the design."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Auto create topics is disabled" not in record.getMessage()
+
+
+kafka_log.addFilter(_TopicsAreCreatedOnPurpose())
 
 
 class BrokerUnavailable(RuntimeError):
@@ -37,7 +49,7 @@ def build_broker(settings: KafkaSettings, bootstrap: str, registry: CollectorReg
         security=_security(settings),
         apply_types=False,  # handlers validate bodies themselves, to answer bad input with a clear error
         middlewares=middlewares,
-        logger=logging.getLogger("gateway.kafka"),
+        logger=kafka_log,
         log_level=logging.DEBUG,  # one line per message is for debugging, not for production logs
         graceful_timeout=15.0,
     )
@@ -73,3 +85,14 @@ async def ensure_topics(settings: KafkaSettings, bootstrap: str, topics: list[To
         raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap} to create topics: {error}") from error
     finally:
         await admin.close()
+
+
+async def start_broker(broker: KafkaBroker) -> None:
+    """KafkaBroker.start(), with the subscribers joining their consumer groups side by side:
+    each join waits for the group's first assignment (about half a session timeout), so one
+    after another, start-up grew with every role. Mirrors FastStream 0.7's own start()."""
+    await broker.connect()
+    await asyncio.gather(*(subscriber.start() for subscriber in broker.subscribers))
+    for publisher in broker.publishers:
+        await publisher.start()
+    broker.running = True
