@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -52,6 +53,8 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
 async def gateway_run(bootstrap: str, records, receiver: WebhookReceiver, database_url: str, workdir: Path) -> float:
     await produce(bootstrap, DOSSIER_EVENTS.name, records)
     env = {**os.environ, "GATEWAY_KAFKA_BOOTSTRAP": bootstrap, "GATEWAY_KAFKA_IDEMPOTENT_PRODUCER": "false",
+           # A schema of its own on PostgreSQL: ids and keys repeat from run to run.
+           "GATEWAY_DATABASE_SCHEMA_NAME": f"bench_{uuid.uuid4().hex[:10]}" if database_url.startswith("postgres") else "",
            "GATEWAY_KAFKA_PARTITIONS": str(PARTITIONS), "GATEWAY_DATABASE_URL": database_url,
            "GATEWAY_PARTNERS": json.dumps({"webhook": {"endpoint": receiver.url}}), "GATEWAY_LOG_LEVEL": "WARNING"}
     started = time.perf_counter()

@@ -61,6 +61,11 @@ class KafkaSettings(Group):
     shutdown_timeout_s: float = Field(
         default=10.0, gt=0, le=300, description="How long stopping may wait for Kafka (commits, leaving the group)"
     )
+    consumers_per_subscription: int = Field(
+        default=3, ge=1, le=64,
+        description="Consumers this process runs for each topic a role reads; each owns some partitions and works "
+                    "them in order, so more than the topic's partitions only wait",
+    )
     session_timeout_ms: int | None = Field(
         default=None,
         ge=1000,
@@ -219,6 +224,7 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="_",
         env_nested_max_split=1,
+        env_ignore_empty=True,  # an empty variable (FOO= in a compose file) means "not set"
         extra="forbid",
         validate_assignment=True,
     )

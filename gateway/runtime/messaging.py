@@ -152,6 +152,9 @@ def subscribe(
             group_id=group or f"gateway.{connector}",
             ack_policy=AckPolicy.MANUAL,
             auto_offset_reset="earliest",
+            # Several consumers of one group: partitions are worked side by side, each in order,
+            # and each consumer commits only the partitions it owns.
+            max_workers=kafka.consumers_per_subscription,
             session_timeout_ms=kafka.effective_session_timeout_ms,
             heartbeat_interval_ms=max(250, kafka.effective_session_timeout_ms // 4),
             title=title,
