@@ -83,9 +83,8 @@ class OutboundConsumer:
         key = self.flow.idempotency_key(body)
         # One transaction decides: done already, queue behind a parked message, or go.
         async with self.context.database.transaction() as session:
-            state = await PartnerCalls.state_in(session, self.flow.connector, key)
+            state = await self._call_state(session, key, delivery)
             if state is CallState.DONE:
-                await self._forget(session, delivery)
                 return
             head = await parking.head_of(session, self.flow.connector, delivery.dossier_code)
             if head is None and state is None:
@@ -101,9 +100,8 @@ class OutboundConsumer:
         due_at = datetime.fromtimestamp(int(delivery.raw.headers.get(RETRY_DUE_AT, "0")) / 1000, UTC)
         key = self.flow.idempotency_key(body)
         async with self.context.database.transaction() as session:
-            state = await PartnerCalls.state_in(session, self.flow.connector, key)
+            state = await self._call_state(session, key, delivery)
             if state is CallState.DONE:
-                await self._forget(session, delivery)
                 return
             if await parking.find(session, self.flow.connector, delivery.message_id) is None:
                 # A replay, or a crash between the retry topic's write and the database's.
@@ -124,11 +122,15 @@ class OutboundConsumer:
             await self.calls.mark(self.flow.connector, key, delivery.message_id, CallState.STARTED)
         await self._deliver(body, delivery, attempts_before=attempts, uncertain=state is CallState.STARTED)
 
-    async def _forget(self, session, delivery: Delivery) -> None:
-        """The side effect is known to have happened (a redelivery, a resend): drop the message."""
-        await claim_message(session, self.flow.connector, delivery.message_id)
-        await parking.release(session, self.flow.connector, delivery.message_id)
-        self.context.counters.add(self.flow.connector, "duplicates")
+    async def _call_state(self, session, key: str, delivery: Delivery) -> CallState | None:
+        """The state of the partner call for `key`. When it is done (a redelivery, a resend),
+        the message is dropped here and counted as a duplicate."""
+        state = await PartnerCalls.state_in(session, self.flow.connector, key)
+        if state is CallState.DONE:
+            await claim_message(session, self.flow.connector, delivery.message_id)
+            await parking.release(session, self.flow.connector, delivery.message_id)
+            self.context.counters.add(self.flow.connector, "duplicates")
+        return state
 
     async def _deliver(self, body: Any, delivery: Delivery, attempts_before: int, uncertain: bool) -> None:
         """Call the partner (its call is marked 'started'); `uncertain`: an earlier call may have reached it."""
