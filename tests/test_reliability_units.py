@@ -52,6 +52,19 @@ def test_partner_rules_move_statuses_and_codes() -> None:
     assert classify(PermanentError("exists", code="-3"), rules) is FailureKind.TRANSIENT
 
 
+def test_soap_faults_are_permanent_unless_the_partner_marks_their_code() -> None:
+    from zeep.exceptions import Fault, TransportError
+
+    busy = Fault("Hệ thống đang bận (system busy)", code="soap:Server", subcodes=["BUSY"])
+    refused = Fault("Hồ sơ không hợp lệ (invalid dossier)", code="soap:Client")
+    rules = ErrorRules(transient_codes=["BUSY"])
+    assert classify(busy) is FailureKind.PERMANENT
+    assert classify(busy, rules) is FailureKind.TRANSIENT
+    assert classify(refused, rules) is FailureKind.PERMANENT
+    assert classify(TransportError("gateway timeout", status_code=504)) is FailureKind.TRANSIENT
+    assert classify(TransportError("forbidden", status_code=403)) is FailureKind.PERMANENT
+
+
 def test_breaker_opens_probes_and_closes() -> None:
     now = [0.0]
     breaker = CircuitBreaker("bank", BreakerSettings(failure_threshold=3, cool_down_s=10), clock=lambda: now[0])

@@ -1,7 +1,7 @@
 """What kind of failure is this? One place decides, for every connector.
 
-- transient: try again later (timeouts, connection errors, HTTP 429 and 5xx, SOAP faults a
-  partner marks as transient, an open circuit breaker);
+- transient: try again later (timeouts, connection errors, HTTP 408/425/429 and 5xx, also
+  under SOAP; SOAP faults whose code the partner marks as transient; an open circuit breaker);
 - permanent: trying again will not help (validation, other 4xx, business refusals): the
   message goes to the dead-letter topic;
 - infrastructure: the gateway's own Kafka or database failed: the message is not committed
@@ -15,6 +15,7 @@ import asyncio
 from enum import StrEnum
 
 import httpx
+from zeep import exceptions as zeep_errors
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -62,13 +63,13 @@ def classify(error: BaseException, rules: ErrorRules | None = None) -> FailureKi
         if error.code and error.code in rules.transient_codes:
             return FailureKind.TRANSIENT
         return error.kind or FailureKind.PERMANENT
-    if isinstance(error, httpx.HTTPStatusError):
-        status = error.response.status_code
-        if status in rules.permanent_statuses:
-            return FailureKind.PERMANENT
-        if status >= 500 or status in DEFAULT_TRANSIENT_STATUSES or status in rules.transient_statuses:
-            return FailureKind.TRANSIENT
-        return FailureKind.PERMANENT
+    if isinstance(error, zeep_errors.Fault):
+        # A SOAP fault is the service's answer: permanent unless the partner marks its code transient.
+        codes = {str(error.code or ""), *(str(code) for code in error.subcodes or ())}
+        return FailureKind.TRANSIENT if codes & set(rules.transient_codes) else FailureKind.PERMANENT
+    if isinstance(error, (httpx.HTTPStatusError, zeep_errors.TransportError)):
+        status = error.response.status_code if isinstance(error, httpx.HTTPStatusError) else error.status_code
+        return _status_kind(status, rules)
     if isinstance(error, (httpx.TransportError, TimeoutError, asyncio.TimeoutError, ConnectionError)):
         return FailureKind.TRANSIENT
     if isinstance(error, (KafkaError, SQLAlchemyError, StoreUnavailable, BrokerUnavailable, Interrupted)):
@@ -76,3 +77,11 @@ def classify(error: BaseException, rules: ErrorRules | None = None) -> FailureKi
     if isinstance(error, (ValidationError, ValueError, KeyError, TypeError)):
         return FailureKind.PERMANENT
     return FailureKind.TRANSIENT  # unknown: retrying is safe, dead-lettering at once may not be
+
+
+def _status_kind(status: int, rules: ErrorRules) -> FailureKind:
+    if status in rules.permanent_statuses:
+        return FailureKind.PERMANENT
+    if status >= 500 or status in DEFAULT_TRANSIENT_STATUSES or status in rules.transient_statuses:
+        return FailureKind.TRANSIENT
+    return FailureKind.PERMANENT
