@@ -10,7 +10,7 @@ from gateway.runtime.app import Gateway, Plan
 from gateway.runtime.config import DatabaseSettings
 from gateway.runtime.embedded_broker import EmbeddedBroker
 from gateway.runtime.roles import select_roles
-from gateway.topics import DOSSIER_EVENTS, ONEGATE_UPDATES
+from gateway.topics import DEAD_LETTERS, DOSSIER_EVENTS, ONEGATE_UPDATES
 
 from .conftest import StartGateway, read_topic, submitted_event, wait_for
 
@@ -98,6 +98,34 @@ async def test_malformed_messages_on_the_topic_are_rejected_and_the_rest_flows(s
         await wait_for(lambda: _equals(ledger_count(client, "delivered"), 1), what="the valid event")
         assert await ledger_count(client, "rejected") == 2
         assert (await client.get(f"/api/v1/dossiers/{key.decode()}")).status_code == 200
+
+
+async def test_messages_faststream_cannot_decode_are_dead_lettered_too(start_gateway: StartGateway) -> None:
+    """A body that claims to be JSON but is not, a header that is not UTF-8, a null header:
+    each must reach the dead letters instead of vanishing before the handler runs."""
+    gateway = await start_gateway(Plan(roles=select_roles(["ledger"]), run_simulators=False))
+    bootstrap = gateway.running.kafka_bootstrap
+    key = b"000.00.15.H12-261122-0105"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(DOSSIER_EVENTS.name, b"{not json", key=key,
+                                     headers=[("content-type", b"application/json")])
+        await producer.send_and_wait(DOSSIER_EVENTS.name, json.dumps(submitted_event(key.decode())).encode(),
+                                     key=key, headers=[("traceparent", b"\xff\xfe")])
+        await producer.send_and_wait(DOSSIER_EVENTS.name, b'{"kind": "submitted"}', key=key,
+                                     headers=[("content-type", b"application/json"), ("x-empty", None)])
+        await producer.send_and_wait(DOSSIER_EVENTS.name, json.dumps(submitted_event("000.00.15.H12-261122-0106"))
+                                     .encode(), key=b"000.00.15.H12-261122-0106")
+    finally:
+        await producer.stop()
+    async with httpx.AsyncClient(base_url=gateway.running.http_url) as client:
+        await wait_for(lambda: _equals(ledger_count(client, "delivered"), 2), what="the two valid events")
+        assert await ledger_count(client, "rejected") == 2
+        [letter, _] = (await client.get("/api/v1/dead-letters", params={"connector": "ledger"})).json()
+        replay = await client.post("/api/v1/dead-letters/replay", json={"ids": [letter["id"]]})
+    assert replay.status_code == 409 and "no retry topic" in replay.json()["detail"]
+    assert len(await read_topic(bootstrap, DEAD_LETTERS.name, 2)) == 2
 
 
 async def test_workers_share_the_partitions_and_record_each_event_once(start_gateway: StartGateway, tmp_path) -> None:

@@ -8,7 +8,6 @@ returns only once its record is committed.
 """
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -53,15 +52,18 @@ class MessageLog:
         self._pending: list[tuple[dict[str, str], asyncio.Future]] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task | None = None
+        self._closing = False
+        self._one_writer = asyncio.Lock()  # two batches written at once would fork the chain
 
     async def start(self) -> None:
         self._writer = asyncio.create_task(self._write_forever(), name="message-log")
 
     async def stop(self) -> None:
+        """Write what is waiting, then stop (never cut a batch off in the middle)."""
+        self._closing = True
+        self._wake.set()
         if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            await self._writer
             self._writer = None
         await self._write_pending()
 
@@ -80,15 +82,18 @@ class MessageLog:
         await written
 
     async def _write_forever(self) -> None:
-        while True:
+        while not (self._closing and not self._pending):
             await self._wake.wait()
             self._wake.clear()
             await self._write_pending()
 
     async def _write_pending(self) -> None:
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
+        async with self._one_writer:
+            batch, self._pending = self._pending, []
+            if batch:
+                await self._write(batch)
+
+    async def _write(self, batch: list[tuple[dict[str, str], asyncio.Future]]) -> None:
         head = self._head
         try:
             async with self.database.transaction() as session:
@@ -105,10 +110,12 @@ class MessageLog:
                     chain_id=self.chain_id, last_id=last_id, last_hash=head)
                 await session.execute(statement.on_conflict_do_update(
                     index_elements=["chain_id"], set_={"last_id": last_id, "last_hash": head}))
-        except Exception as error:  # noqa: BLE001 - every waiting caller learns of it
+        except BaseException as error:  # noqa: BLE001 - every waiting caller learns of it
             for _, written in batch:
                 if not written.done():
-                    written.set_exception(error)
+                    written.set_exception(error if isinstance(error, Exception) else RuntimeError(repr(error)))
+            if not isinstance(error, Exception):
+                raise
             return
         self._head = head
         for _, written in batch:
@@ -130,9 +137,15 @@ class Verification:
 
 async def verify(database: Database) -> Verification:
     """Walk every chain; name the first record that does not hold."""
+    # Heads first, then only the records they cover: a batch written meanwhile (by a running
+    # gateway) is not mistaken for tampering.
     async with database.transaction() as session:
         heads = {chain.chain_id: chain for chain in (await session.scalars(select(MessageLogChain))).all()}
-        records = (await session.scalars(select(MessageLogRecord).order_by(MessageLogRecord.id))).all()
+    newest = max((head.last_id for head in heads.values()), default=0)
+    async with database.transaction() as session:
+        records = [record for record in (await session.scalars(
+            select(MessageLogRecord).where(MessageLogRecord.id <= newest).order_by(MessageLogRecord.id))).all()
+            if record.chain_id not in heads or record.id <= heads[record.chain_id].last_id]
     expected: dict[str, str] = {}
     last_seen: dict[str, MessageLogRecord] = {}
     for record in records:

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field, model_validator
 
-from gateway.reliability.dead_letters import DeadLetters, describe
+from gateway.reliability.dead_letters import DeadLetters, NotReplayable, describe
 
 REPLAY_LIMIT = 1000
 
@@ -23,7 +23,7 @@ class ReplayRequest(BaseModel):
         return self
 
 
-def dead_letters_router(dead_letters: DeadLetters) -> APIRouter:
+def dead_letters_router(dead_letters: DeadLetters, retry_topics: set[str]) -> APIRouter:
     router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
 
     @router.get("", summary="Dead letters, newest first")
@@ -43,7 +43,9 @@ def dead_letters_router(dead_letters: DeadLetters) -> APIRouter:
             raise HTTPException(404, detail=f"there is no dead letter {dead_letter_id}")
         return describe(letter, with_payload=True)
 
-    @router.post("/replay", summary="Send dead letters back through their connector's retry topic")
+    @router.post("/replay", summary="Send dead letters back through their connector's retry topic",
+                 responses={404: {"description": "No such dead letter"},
+                            409: {"description": "The connector has no retry topic (the message was unreadable)"}})
     async def replay_dead_letters(request: ReplayRequest) -> dict:
         ids = list(request.ids)
         if request.connector or request.dossier:
@@ -53,7 +55,10 @@ def dead_letters_router(dead_letters: DeadLetters) -> APIRouter:
         unknown = [i for i in request.ids if await dead_letters.get(i) is None]
         if unknown:
             raise HTTPException(404, detail=f"there is no dead letter {', '.join(map(str, unknown))}")
-        replayed = await dead_letters.replay(sorted(set(ids)), request.requested_by)
+        try:
+            replayed = await dead_letters.replay(sorted(set(ids)), request.requested_by, retry_topics)
+        except NotReplayable as error:
+            raise HTTPException(409, detail=str(error)) from None
         return {"replayed": replayed}
 
     return router

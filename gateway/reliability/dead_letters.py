@@ -9,10 +9,12 @@ connector's retry topic as a fresh first attempt and is recorded.
 import base64
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from faststream.kafka import KafkaBroker
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.runtime.messaging import RawMessage
 from gateway.store.database import Database
@@ -25,22 +27,28 @@ RETRY_ATTEMPT = "retry_attempt"
 RETRY_DUE_AT = "retry_due_at"
 
 
+class NotReplayable(ValueError):
+    pass
+
+
 class DeadLetters:
     def __init__(self, database: Database, broker: KafkaBroker) -> None:
         self.database = database
         self.broker = broker
 
     async def bury(self, connector: str, message: RawMessage, *, attempts: int, error: BaseException,
-                   message_id: str, dossier_code: str) -> int:
-        """Dead-letter `message`: in the database and on the dead-letter topic, or neither."""
+                   message_id: str, dossier_code: str,
+                   also: Callable[[AsyncSession], Awaitable[None]] | None = None) -> int:
+        """Dead-letter `message`: in the database and on the dead-letter topic, or neither.
+        `also` runs in the same transaction (releasing the message's place in a queue)."""
         now = datetime.now(UTC)
         error_message = str(error) or type(error).__name__
         async with self.database.transaction() as session:
             record = DeadLetter(
-                connector=connector, dossier_code=dossier_code, message_id=message_id,
+                connector=connector, dossier_code=dossier_code[:64], message_id=message_id[:100],
                 source_topic=message.topic, source_partition=message.partition, source_offset=message.offset,
                 attempts=attempts, error_class=_qualified_name(error), error_message=error_message[:4000],
-                key=message.key_text, headers=json.dumps(message.headers, ensure_ascii=False),
+                key=message.key_text[:200], headers=json.dumps(message.headers, ensure_ascii=False),
                 payload=base64.b64encode(message.value).decode(), created_at=now, replay_count=0,
             )
             session.add(record)
@@ -57,6 +65,8 @@ class DeadLetters:
                 "dlq_exception_message": error_message[:1000],
                 "dlq_time": now.isoformat(),
             }
+            if also is not None:
+                await also(session)
             await self.broker.publish(message.value, DEAD_LETTERS.name, key=message.key, headers=headers)
         log.warning("%s: dead-lettered %s of dossier %s after %s attempt(s): %s",
                     connector, message_id, dossier_code, attempts, error_message)
@@ -76,8 +86,10 @@ class DeadLetters:
         async with self.database.transaction() as session:
             return await session.get(DeadLetter, dead_letter_id)
 
-    async def replay(self, dead_letter_ids: list[int], requested_by: str) -> list[int]:
-        """Send each dead letter back through its connector's retry topic; the ids replayed."""
+    async def replay(self, dead_letter_ids: list[int], requested_by: str, retry_topics: set[str]) -> list[int]:
+        """Send each dead letter back through its connector's retry topic; the ids replayed.
+        Raises NotReplayable for a connector that has no retry topic (its dead letters are
+        messages nobody could read: fix the producer and send them again)."""
         replayed = []
         for dead_letter_id in dead_letter_ids:
             now = datetime.now(UTC)
@@ -85,6 +97,9 @@ class DeadLetters:
                 letter = await session.get(DeadLetter, dead_letter_id, with_for_update=True)
                 if letter is None:
                     continue
+                if retry_topic_name(letter.connector) not in retry_topics:
+                    raise NotReplayable(f"dead letter {letter.id} belongs to {letter.connector}, which has no retry "
+                                        "topic: correct the message at its producer and send it again")
                 headers = {**json.loads(letter.headers), RETRY_ATTEMPT: "0",
                            RETRY_DUE_AT: str(int(now.timestamp() * 1000)), "replay_of_dead_letter": str(letter.id)}
                 await self.broker.publish(base64.b64decode(letter.payload), retry_topic_name(letter.connector),

@@ -16,9 +16,9 @@ from enum import StrEnum
 
 import httpx
 from zeep import exceptions as zeep_errors
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from gateway.runtime.config import ErrorRules
 from gateway.runtime.kafka import BrokerUnavailable
@@ -31,7 +31,11 @@ class FailureKind(StrEnum):
     INFRASTRUCTURE = "infrastructure"
 
 
-class Interrupted(Exception):
+class GatewayFailure(Exception):
+    """The gateway's own machinery failed (not the partner): the message is not committed and comes again."""
+
+
+class Interrupted(GatewayFailure):
     """The gateway is stopping while a message waits: it is not committed and comes again."""
 
 
@@ -72,7 +76,9 @@ def classify(error: BaseException, rules: ErrorRules | None = None) -> FailureKi
         return _status_kind(status, rules)
     if isinstance(error, (httpx.TransportError, TimeoutError, asyncio.TimeoutError, ConnectionError)):
         return FailureKind.TRANSIENT
-    if isinstance(error, (KafkaError, SQLAlchemyError, StoreUnavailable, BrokerUnavailable, Interrupted)):
+    if isinstance(error, (DataError, IntegrityError, MessageSizeTooLargeError)):
+        return FailureKind.PERMANENT  # this message can never be stored or sent as it is
+    if isinstance(error, (KafkaError, SQLAlchemyError, StoreUnavailable, BrokerUnavailable, GatewayFailure)):
         return FailureKind.INFRASTRUCTURE
     if isinstance(error, (ValidationError, ValueError, KeyError, TypeError)):
         return FailureKind.PERMANENT

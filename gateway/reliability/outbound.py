@@ -17,6 +17,7 @@ calls a partner describes itself as a `PartnerFlow`; this module does the rest:
 """
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop
 from gateway.reliability import parking
 from gateway.reliability.breaker import BreakerOpen, CircuitBreaker
 from gateway.reliability.dead_letters import RETRY_ATTEMPT, RETRY_DUE_AT
-from gateway.reliability.errors import FailureKind, Interrupted, classify
+from gateway.reliability.errors import FailureKind, GatewayFailure, Interrupted, classify
 from gateway.reliability.idempotency import claim_message
 from gateway.reliability.partner_calls import CallState, PartnerCalls
 from gateway.runtime.config import PartnerSettings
@@ -72,10 +73,10 @@ class OutboundConsumer:
                   "dead_letters": self.context.dead_letters, "counters": self.context.counters}
         name = self.flow.connector
         subscribe(self.broker, self.flow.source, title=f"{self.flow.source.name}:{name}",
-                  description=self.flow.description, **common)(self.on_source)
+                  description=self.flow.description, **common)(_own_failures_retried(self.on_source))
         # Its own group: two consumers of one group on different topics rebalance each other.
         subscribe(self.broker, self.retry_topic, title=f"{self.retry_topic.name}:{name}", group=f"gateway.{name}.retry",
-                  description=f"{name}: messages parked for another try.", **common)(self.on_retry)
+                  description=f"{name}: messages parked for another try.", **common)(_own_failures_retried(self.on_retry))
 
     async def on_source(self, body: Any, delivery: Delivery) -> None:
         if not self.flow.applies_to(body):
@@ -90,6 +91,8 @@ class OutboundConsumer:
             if head is None and state is None:
                 await PartnerCalls.mark_in(session, self.flow.connector, key, delivery.message_id, CallState.STARTED)
         if head is not None:
+            if head[0] == delivery.message_id:
+                return  # read again after it was parked (its commit was lost): it waits in the retry topic
             # An earlier message of this dossier is parked: this one queues behind it.
             await self._park(delivery, attempts=0, due_at=datetime.now(UTC), error=f"waiting behind {head[0]}")
             return
@@ -194,10 +197,10 @@ class OutboundConsumer:
             log.info("%s: parked %s of %s (round %s, due %s): %s", self.flow.connector, delivery.message_id,
                      delivery.dossier_code, attempts, due_at.isoformat(timespec="seconds"), message)
             return
-        await self.context.dead_letters.bury(self.flow.connector, delivery.raw, attempts=attempts, error=error,
-                                             message_id=delivery.message_id, dossier_code=delivery.dossier_code)
-        async with self.context.database.transaction() as session:
-            await parking.release(session, self.flow.connector, delivery.message_id)
+        await self.context.dead_letters.bury(
+            self.flow.connector, delivery.raw, attempts=attempts, error=error, message_id=delivery.message_id,
+            dossier_code=delivery.dossier_code,
+            also=lambda session: parking.release(session, self.flow.connector, delivery.message_id))
         self.context.counters.add(self.flow.connector, "dead_lettered")
 
     async def _park(self, delivery: Delivery, *, attempts: int, due_at: datetime, error: str | None) -> None:
@@ -230,6 +233,24 @@ class OutboundConsumer:
         await self.context.message_log.record(
             direction="out", channel="http", partner=self.flow.connector, message_id=delivery.message_id,
             dossier_code=delivery.dossier_code, payload=delivery.raw.value, outcome=outcome)
+
+
+def _own_failures_retried(handler):
+    """The partner's failures are handled inside; what else escapes comes from the gateway's own
+    database or Kafka. Unless it can never succeed (permanent), the message must come again, not
+    be dead-lettered while its place in its dossier's queue stays taken (a driver's connection
+    error that nobody classified looks transient)."""
+
+    @functools.wraps(handler)
+    async def guarded(body: Any, delivery: Delivery) -> None:
+        try:
+            await handler(body, delivery)
+        except Exception as error:
+            if classify(error) is not FailureKind.TRANSIENT:
+                raise
+            raise GatewayFailure(f"{type(error).__name__}: {error}") from error
+
+    return guarded
 
 
 def install_partner_flow(broker: KafkaBroker, context: RoleContext, flow: PartnerFlow) -> OutboundConsumer:

@@ -13,7 +13,8 @@ import gateway
 from gateway.connectors.onegate.intake import answer_invalid_request, intake_router
 from gateway.ops.dead_letters_api import dead_letters_router
 from gateway.ops.audit_api import audit_router
-from gateway.runtime.roles import RoleContext
+from gateway.runtime.roles import RoleContext, gateway_topics
+from gateway.topics import RETRY_TOPIC_PREFIX
 from gateway.simulators.framework import SimulatorHost
 from gateway.store.database import Database, StoreUnavailable
 from gateway.store.tables import DossierRecord
@@ -40,7 +41,8 @@ def build_http_app(
     app.state.counters = counters
     app.add_exception_handler(RequestValidationError, answer_invalid_request)
     app.include_router(intake_router(dossier_events, counters, context.message_log, publish_timeout_s))
-    app.include_router(dead_letters_router(context.dead_letters))
+    retry_topics = {topic.name for topic in gateway_topics() if topic.name.startswith(RETRY_TOPIC_PREFIX)}
+    app.include_router(dead_letters_router(context.dead_letters, retry_topics))
     app.include_router(audit_router(database))
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")

@@ -1,6 +1,7 @@
 """Publishing and consuming gateway messages: the envelope on the way out, validation on the way in."""
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -133,12 +134,13 @@ def subscribe(
     def register(handler: Handler) -> Handler:
         async def consume(body: Any) -> None:
             message: KafkaMessage = broker.context.get_local("message")
-            delivery = _delivery_of(message, topic)
             try:
+                delivery = _delivery_of(message, topic)
                 await _handle(handler, delivery, topic, connector, dead_letters, counters)
             except Exception as error:  # noqa: BLE001 - nothing is committed; the message comes again
-                log.error("%s: %s failed (%s: %s); it will be read again", connector, delivery.raw.position,
-                          type(error).__name__, error)
+                record = message.raw_message
+                log.error("%s: %s[%s]@%s failed (%s: %s); it will be read again", connector, record.topic,
+                          record.partition, record.offset, type(error).__name__, error)
                 await asyncio.sleep(REDELIVERY_PAUSE_S)
                 await message.nack()
                 return
@@ -151,6 +153,8 @@ def subscribe(
             topic.name,
             group_id=group or f"gateway.{connector}",
             ack_policy=AckPolicy.MANUAL,
+            parser=_tolerant_parser,
+            decoder=_raw_body,
             auto_offset_reset="earliest",
             # Several consumers of one group: partitions are worked side by side, each in order,
             # and each consumer commits only the partitions it owns.
@@ -165,14 +169,47 @@ def subscribe(
     return register
 
 
+async def _tolerant_parser(record: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
+    """FastStream decodes header values as UTF-8 before any handler runs; one that is not (or a
+    null value) would make the message fail there, where nothing dead-letters it."""
+    headers = tuple(record.headers or ())
+    if all(value is not None and _is_utf8(value) for _, value in headers):
+        return await original(record)
+    cleaned = dataclasses.replace(record, headers=tuple(
+        (name, (value or b"").decode(errors="replace").encode()) for name, value in headers))
+    if hasattr(record, "consumer"):  # set by FastStream's concurrent subscriber; replace() drops it
+        cleaned.consumer = record.consumer
+    return await original(cleaned)
+
+
+async def _raw_body(message: Any) -> bytes:
+    """The handler validates bodies itself: FastStream's JSON decoding of an invalid body would
+    fail before the handler could dead-letter it."""
+    return message.body
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 async def _handle(handler: Handler, delivery: Delivery, topic: Topic, connector: str,
                   dead_letters: "DeadLetters", counters: "FlowCounters") -> None:
     """Run the handler; dead-letter what it cannot take. Raises only what must not be committed."""
     try:
         parsed = topic.body.model_validate_json(delivery.raw.value)
-    except ValidationError as error:
-        await dead_letters.bury(connector, delivery.raw, attempts=0, error=InvalidMessage(_explain(error)),
-                                message_id=delivery.message_id, dossier_code=delivery.dossier_code)
+        if not delivery.dossier_code and getattr(parsed, "dossier_code", None):  # a producer that set no key
+            delivery = dataclasses.replace(
+                delivery, headers=delivery.headers.model_copy(update={"correlation_id": parsed.dossier_code}))
+        _check_identity(delivery)
+    except (ValidationError, InvalidMessage) as error:
+        reason = error if isinstance(error, InvalidMessage) else InvalidMessage(_explain(error))
+        await dead_letters.bury(connector, delivery.raw, attempts=0, error=reason,
+                                message_id=delivery.message_id[:MESSAGE_ID_MAX],
+                                dossier_code=delivery.dossier_code[:DOSSIER_CODE_MAX])
         counters.add(connector, "rejected")
         return
     try:
@@ -183,6 +220,18 @@ async def _handle(handler: Handler, delivery: Delivery, topic: Topic, connector:
         await dead_letters.bury(connector, delivery.raw, attempts=1, error=error,
                                 message_id=delivery.message_id, dossier_code=delivery.dossier_code)
         counters.add(connector, "dead_lettered")
+
+
+# Widths of the store's columns: longer identifiers are refused at the door, not by the database.
+MESSAGE_ID_MAX = 100
+DOSSIER_CODE_MAX = 64
+
+
+def _check_identity(delivery: Delivery) -> None:
+    if len(delivery.message_id) > MESSAGE_ID_MAX:
+        raise InvalidMessage(f"message_id is longer than {MESSAGE_ID_MAX} characters")
+    if not delivery.dossier_code or len(delivery.dossier_code) > DOSSIER_CODE_MAX:
+        raise InvalidMessage(f"the dossier code (key or correlation_id) must have 1 to {DOSSIER_CODE_MAX} characters")
 
 
 def _delivery_of(message: KafkaMessage, topic: Topic) -> Delivery:
