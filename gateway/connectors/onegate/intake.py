@@ -19,7 +19,6 @@ from gateway.domain.events import DossierEvent
 from gateway.ops.flow_counters import FlowCounters
 from gateway.audit.message_log import MessageLog
 from gateway.runtime.messaging import Published, publish
-from gateway.topics import DOSSIER_EVENTS
 
 log = logging.getLogger(__name__)
 
