@@ -30,7 +30,7 @@ from gateway.connectors.webhook.simulator import WebhookReceiver
 from gateway.domain import DossierSubmitted
 from gateway.runtime.embedded_broker import EmbeddedBroker
 from gateway.simulators.onegate import OneGateSimulator
-from gateway.topics import DOSSIER_EVENTS
+from gateway.topics import DEAD_LETTERS, DOSSIER_EVENTS, retry_topic_name
 
 PARTITIONS = 3
 
@@ -108,7 +108,7 @@ async def main(events: int, database_url: str) -> None:
     receiver = WebhookReceiver()
     await receiver.start()
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as workdir, EmbeddedBroker() as kafka:
-        await create_topics(kafka.bootstrap, DOSSIER_EVENTS.name, f"gateway.retry.webhook", "gateway.dead-letters")
+        await create_topics(kafka.bootstrap, DOSSIER_EVENTS.name, retry_topic_name("webhook"), DEAD_LETTERS.name)
         ours = await gateway_run(kafka.bootstrap, records, receiver, database_url.replace("{workdir}", workdir),
                                  Path(workdir))
         duplicates = receiver.stats.duplicates_seen
