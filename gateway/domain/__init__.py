@@ -9,6 +9,7 @@ from gateway.domain.dossier import (
     Fee,
     FeeKind,
     StatusChange,
+    SupplementRequest,
 )
 from gateway.domain.envelope import EnvelopeHeaders
 from gateway.domain.events import (
@@ -34,4 +35,5 @@ __all__ = [
     "OneGateUpdate",
     "OneGateUpdateKind",
     "StatusChange",
+    "SupplementRequest",
 ]

@@ -92,7 +92,10 @@ class Dossier(CanonicalModel):
     sector_name: str | None = Field(default=None, max_length=500, description="TenLinhVuc")
     agency_code: str = Field(min_length=1, max_length=100, description="Receiving agency (DonViXuLy)")
     applicant: Applicant
-    summary: str | None = Field(default=None, max_length=1000, description="TrichYeuHoSo")
+    summary: str | None = Field(
+        default=None, max_length=4000,
+        description="TrichYeuHoSo. Partners with a shorter limit (DVCQG: 1000) get it truncated by their mapping",
+    )
     channel: str = Field(default="online", max_length=30, description="KenhThucHien")
     status: DossierStatus = DossierStatus.NEW
     received_at: AwareDatetime = Field(description="NgayTiepNhan")
@@ -100,6 +103,15 @@ class Dossier(CanonicalModel):
     online_payment: bool = Field(default=False, description="DuocThanhToanTrucTuyen")
     documents: tuple[DossierDocument, ...] = ()
     fees: tuple[Fee, ...] = ()
+
+
+class SupplementRequest(CanonicalModel):
+    """What the agency asks the applicant to add (yêu cầu bổ sung giấy tờ), with status 5."""
+
+    requested_documents: tuple[Annotated[str, StringConstraints(min_length=1, max_length=500)], ...] = Field(
+        min_length=1, description="The documents to add")
+    reason: str | None = Field(default=None, max_length=1000, description="Why they are needed")
+    deadline: AwareDatetime | None = Field(default=None, description="By when")
 
 
 class StatusChange(CanonicalModel):
@@ -114,3 +126,5 @@ class StatusChange(CanonicalModel):
     department: str | None = Field(default=None, max_length=300, description="PhongBanXuLy")
     note: str | None = Field(default=None, max_length=2000, description="NoiDungXuLy")
     due_at: datetime | None = Field(default=None, description="NgayKetThucTheoQuyDinh")
+    supplement: SupplementRequest | None = Field(
+        default=None, description="With status 5 (supplement requested): what the applicant must add")

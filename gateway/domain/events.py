@@ -56,6 +56,8 @@ class OneGateUpdateKind(StrEnum):
     RESULT = "result"  # a partner returned a result document
     RECEIPT = "receipt"  # a fee was paid (biên lai)
     TRACKING = "tracking"  # postal tracking moved
+    SYNCED = "synced"  # a partner (the national portal, a ministry) took the dossier or its step
+    REFUSED = "refused"  # a partner refused it for good; the message says why
 
 
 class OneGateUpdate(VersionedBody):

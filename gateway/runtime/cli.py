@@ -16,6 +16,7 @@ from rich.table import Table
 
 from gateway.audit.message_log import export as export_message_log
 from gateway.audit.message_log import verify as verify_message_log
+from gateway.mappings import cli as mapping_cli
 from gateway.runtime.app import Gateway, Plan, Running
 from gateway.runtime.config import (
     InvalidSettings,
@@ -40,6 +41,7 @@ dlq_app = typer.Typer(help="Dead letters of a running gateway: list, show, repla
 app.add_typer(dlq_app, name="dlq")
 audit_app = typer.Typer(help="The message log (audit), read straight from the database.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(mapping_cli.app, name="mapping")
 
 console = Console()
 errors = Console(stderr=True)
