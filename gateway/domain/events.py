@@ -49,6 +49,15 @@ class DossierEvent(RootModel[Annotated[DossierSubmitted | DossierStatusChanged, 
     def dossier_code(self) -> str:
         return self.root.dossier_code
 
+    @property
+    def step_key(self) -> str:
+        """Names this step of the dossier for partners' idempotency: each submission once, each
+        status step (by its sequence) once."""
+        inner = self.root
+        if isinstance(inner, DossierSubmitted):
+            return f"{inner.dossier_code}:submitted"
+        return f"{inner.dossier_code}:status:{inner.status_change.sequence}"
+
 
 class OneGateUpdateKind(StrEnum):
     RECEIVED = "received"  # the gateway accepted the event (technical acknowledgement)

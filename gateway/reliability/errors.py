@@ -58,6 +58,12 @@ class PermanentError(PartnerError):
         super().__init__(message, code=code, kind=FailureKind.PERMANENT)
 
 
+class WaitingForEarlier(TransientError):
+    """Not the partner's failure: something this message needs has not been done yet (its
+    dossier has not reached the partner). Retried like a transient failure; the partner's
+    circuit breaker does not count it."""
+
+
 DEFAULT_TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
 

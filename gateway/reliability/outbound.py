@@ -30,7 +30,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop
 from gateway.reliability import parking
 from gateway.reliability.breaker import BreakerOpen, CircuitBreaker
 from gateway.reliability.dead_letters import RETRY_ATTEMPT, RETRY_DUE_AT
-from gateway.reliability.errors import FailureKind, GatewayFailure, Interrupted, classify
+from gateway.reliability.errors import FailureKind, GatewayFailure, Interrupted, WaitingForEarlier, classify
 from gateway.reliability.idempotency import claim_message
 from gateway.reliability.partner_calls import CallState, PartnerCalls
 from gateway.runtime.config import PartnerSettings
@@ -46,6 +46,14 @@ LONGEST_WAIT_S = 20.0
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """How a message ended at the partner: taken, or refused for good (dead-lettered)."""
+
+    delivered: bool
+    detail: str  # the partner's answer or error, for people
+
+
+@dataclass(frozen=True)
 class PartnerFlow:
     """What a connector tells the machinery about itself."""
 
@@ -55,6 +63,9 @@ class PartnerFlow:
     call: Callable[[Any, Delivery], Awaitable[str]]  # one call; returns a short outcome ("201 Created")
     lookup: Callable[[str], Awaitable[bool]] | None = None  # does the partner already have this key?
     applies_to: Callable[[Any], bool] = field(default=lambda body: True)  # others are committed at once
+    # Tells the one-stop system how it ended. Called before the outcome is made durable, so a
+    # crash in between reports again (with the same message id) rather than never.
+    report: Callable[[Any, Delivery, Outcome], Awaitable[None]] | None = None
     description: str = ""
 
 
@@ -145,8 +156,10 @@ class OutboundConsumer:
             if kind is FailureKind.INFRASTRUCTURE:
                 raise
             await self._audit(delivery, f"failed: {type(error).__name__}: {error}")
-            await self._after_failure(delivery, error, kind, attempts_before + 1)
+            await self._after_failure(body, delivery, error, kind, attempts_before + 1)
             return
+        if self.flow.report:
+            await self.flow.report(body, delivery, Outcome(delivered=True, detail=outcome))
         async with self.context.database.transaction() as session:
             await PartnerCalls.mark_in(session, self.flow.connector, key, delivery.message_id, CallState.DONE)
             await claim_message(session, self.flow.connector, delivery.message_id)
@@ -176,7 +189,7 @@ class OutboundConsumer:
         try:
             outcome = await self.flow.call(body, delivery)
         except Exception as error:
-            if classify(error, self.settings.errors) is FailureKind.TRANSIENT:
+            if classify(error, self.settings.errors) is FailureKind.TRANSIENT and not isinstance(error, WaitingForEarlier):
                 self.breaker.failed()
             else:
                 self.breaker.succeeded()  # the partner answered: it is up
@@ -187,7 +200,8 @@ class OutboundConsumer:
     def _worth_retrying_now(self, error: BaseException) -> bool:
         return not isinstance(error, BreakerOpen) and classify(error, self.settings.errors) is FailureKind.TRANSIENT
 
-    async def _after_failure(self, delivery: Delivery, error: BaseException, kind: FailureKind, attempts: int) -> None:
+    async def _after_failure(self, body: Any, delivery: Delivery, error: BaseException, kind: FailureKind,
+                             attempts: int) -> None:
         policy = self.settings.retry
         message = f"{type(error).__name__}: {error}"
         if kind is FailureKind.TRANSIENT and attempts <= policy.parked_attempts:
@@ -197,6 +211,8 @@ class OutboundConsumer:
             log.info("%s: parked %s of %s (round %s, due %s): %s", self.flow.connector, delivery.message_id,
                      delivery.dossier_code, attempts, due_at.isoformat(timespec="seconds"), message)
             return
+        if self.flow.report:
+            await self.flow.report(body, delivery, Outcome(delivered=False, detail=str(error)))
         await self.context.dead_letters.bury(
             self.flow.connector, delivery.raw, attempts=attempts, error=error, message_id=delivery.message_id,
             dossier_code=delivery.dossier_code,

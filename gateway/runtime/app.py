@@ -110,7 +110,7 @@ class Gateway:
 
         simulators = None
         if self.plan.run_simulators and settings.simulators.enabled:
-            simulators = SimulatorHost(build_simulators(settings.simulators.faults), settings.simulators.host)
+            simulators = SimulatorHost(build_simulators(settings), settings.simulators.host)
             await simulators.start()
             self._stack.push_async_callback(simulators.stop)
             self.running.simulators = simulators.urls()
@@ -121,9 +121,10 @@ class Gateway:
             dead_letters=DeadLetters(self.database, self.broker), partner_calls=PartnerCalls(self.database),
             breakers=self.breakers, message_log=self.message_log, simulator_urls=self.running.simulators,
         )
-        for role in self.plan.roles:
+        roles = [role for role in self.plan.roles if self._enabled(role)]
+        for role in roles:
             role.install(self.broker, self.context)
-        self.running.roles = [role.name for role in self.plan.roles]
+        self.running.roles = [role.name for role in roles]
         dossier_events = dossier_events_publisher(self.broker)
         try:
             await start_broker(self.broker)
@@ -139,6 +140,13 @@ class Gateway:
 
     async def stop(self) -> None:
         await self._stack.aclose()
+
+    def _enabled(self, role: Role) -> bool:
+        partner = self.settings.partners.get(role.name)
+        if partner is not None and not partner.enabled:
+            log.info("partners.%s.enabled is false: the %s connector does not run", role.name, role.name)
+            return False
+        return True
 
     async def _stop_broker(self) -> None:
         self.context.stopping.set()  # handlers waiting for a due time give their message back

@@ -5,6 +5,7 @@ import getpass
 import json
 import logging
 import socket
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ import httpx
 import typer
 import yaml
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from gateway.audit.message_log import export as export_message_log
@@ -20,6 +22,7 @@ from gateway.mappings import cli as mapping_cli
 from gateway.runtime.app import Gateway, Plan, Running
 from gateway.runtime.config import (
     InvalidSettings,
+    PartnerSettings,
     Settings,
     load_settings,
     masked_settings,
@@ -42,6 +45,8 @@ app.add_typer(dlq_app, name="dlq")
 audit_app = typer.Typer(help="The message log (audit), read straight from the database.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(mapping_cli.app, name="mapping")
+portal_app = typer.Typer(help="The National Public Service Portal (Cổng DVCQG).", no_args_is_help=True)
+app.add_typer(portal_app, name="national-portal")
 
 console = Console()
 errors = Console(stderr=True)
@@ -346,6 +351,56 @@ def audit_export(
     """Print a dossier's message-log records as JSON."""
     records = _with_database(config, lambda database: export_message_log(database, dossier))
     print(json.dumps(records, indent=2, ensure_ascii=False))
+
+
+@portal_app.command("reconcile")
+def national_portal_reconcile(
+    since: Annotated[datetime | None, typer.Option(help="Only dossiers pushed since (YYYY-MM-DD or ISO time)")] = None,
+    endpoint: Annotated[str | None, typer.Option(help="Portal adapter URL (default partners.national_portal.endpoint)")] = None,
+    repair: Annotated[bool, typer.Option(help="Push the gateway's status again where the portal differs")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Look up the dossiers pushed to the portal and report those whose status there differs from
+    the last one the gateway pushed. Exit status 1 when there is drift."""
+    from gateway.connectors.national_portal.handlers import portal_client
+    from gateway.connectors.national_portal.reconcile import find_drift, repair as repair_drift
+
+    settings = load_settings(config)
+    partner = settings.partners.get("national_portal") or PartnerSettings()
+    url = endpoint or (str(partner.endpoint) if partner.endpoint else None)
+    if not url:
+        _fail(InvalidSettings(["set partners.national_portal.endpoint or --endpoint (e.g. the simulator URL `gateway up` "
+                               "prints)"]))
+    since_aware = since.astimezone() if since is not None else None
+
+    async def work(database: Database):
+        client = portal_client(partner, url)
+        with Progress(console=errors, transient=True) as bar:
+            task = bar.add_task("looking dossiers up on the portal", total=None)
+            report = await find_drift(database, client, since_aware,
+                                      progress=lambda done, total: bar.update(task, completed=done, total=total))
+        repaired = await repair_drift(database, client, report.drifts) if repair and report.drifts else None
+        await client.http.aclose()
+        return report, repaired
+
+    report, repaired = _with_database(config, work)
+    if report.drifts:
+        table = Table(title=f"{len(report.drifts)} of {report.checked} dossier(s) differ on the national portal")
+        for column in ("dossier (MaHoSo)", "pushed status", "portal status", "pushed at"):
+            table.add_column(column)
+        for drift in report.drifts:
+            shown = drift.problem or ("missing" if drift.missing else str(drift.portal_status))
+            table.add_row(drift.dossier_code, str(drift.pushed_status), shown, drift.pushed_at.isoformat(timespec="seconds"))
+        console.print(table)
+    else:
+        console.print(f"no drift: {report.checked} dossier(s) checked, the portal agrees with every one")
+    if repaired is not None:
+        console.print(f"repaired: dossiers pushed {repaired.dossiers_pushed}, steps pushed {repaired.steps_pushed}, "
+                      f"progress chunks {repaired.progress_chunks}")
+        for failure in repaired.failures:
+            errors.print(f"[red]refused by the portal:[/] {failure}", highlight=False)
+    if report.drifts:
+        raise typer.Exit(1)
 
 
 def main() -> None:

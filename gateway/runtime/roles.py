@@ -58,10 +58,11 @@ class UnknownRole(ValueError):
 
 def all_roles() -> dict[str, Role]:
     # Imported here: role modules import this one for Role and RoleContext.
+    from gateway.connectors.national_portal import handlers as national_portal
     from gateway.connectors.webhook import handlers as webhook
     from gateway.ops import dossier_ledger
 
-    return {role.name: role for role in (dossier_ledger.ROLE, webhook.ROLE)}
+    return {role.name: role for role in (dossier_ledger.ROLE, national_portal.ROLE, webhook.ROLE)}
 
 
 def select_roles(names: list[str]) -> list[Role]:

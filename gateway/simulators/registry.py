@@ -1,13 +1,22 @@
 """The partner simulators `gateway up` starts. Each connector adds its partner's here."""
 
-from gateway.simulators.faults import FaultProfile
+from typing import TYPE_CHECKING
+
 from gateway.simulators.framework import Simulator
 
+from gateway.connectors.national_portal.simulator import NationalPortalSimulator
 from gateway.connectors.webhook.simulator import WebhookReceiver
 
+if TYPE_CHECKING:
+    from gateway.runtime.config import Settings
+
 # name -> simulator class; connectors register their partner's simulator in this table.
-SIMULATORS: dict[str, type[Simulator]] = {WebhookReceiver.name: WebhookReceiver}
+SIMULATORS: dict[str, type[Simulator]] = {
+    simulator.name: simulator for simulator in (NationalPortalSimulator, WebhookReceiver)}
 
 
-def build_simulators(faults: dict[str, FaultProfile]) -> list[Simulator]:
-    return [simulator_class(faults.get(name)) for name, simulator_class in SIMULATORS.items()]
+def build_simulators(settings: "Settings") -> list[Simulator]:
+    """A simulator for each partner that has no real endpoint configured."""
+    faults = settings.simulators.faults
+    return [simulator_class(faults.get(name)) for name, simulator_class in SIMULATORS.items()
+            if name not in settings.partners or settings.partners[name].endpoint is None]

@@ -136,3 +136,20 @@ class MessageLogChain(Base):
     chain_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_id: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class PartnerDossier(Base):
+    """What the gateway last told a partner about a dossier: the status it pushed, the partner's
+    own reference (a receipt or tracking number) and the records sent, for drift checks and
+    repairs."""
+
+    __tablename__ = "partner_dossiers"
+
+    partner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    dossier_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[int] = mapped_column(Integer)
+    status_sequence: Mapped[int] = mapped_column(Integer, default=0)
+    reference: Mapped[str | None] = mapped_column(String(200))
+    sent_dossier: Mapped[str | None] = mapped_column(Text)  # JSON of the last dossier record sent
+    sent_step: Mapped[str | None] = mapped_column(Text)  # JSON of the last progress record sent
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

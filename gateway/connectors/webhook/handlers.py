@@ -4,21 +4,13 @@ import httpx
 from faststream.kafka import KafkaBroker
 
 from gateway.connectors.webhook.client import WebhookClient
-from gateway.domain.events import DossierEvent, DossierSubmitted
+from gateway.domain.events import DossierEvent
 from gateway.reliability.outbound import PartnerFlow, install_partner_flow
 from gateway.runtime.messaging import Delivery
 from gateway.runtime.roles import Role, RoleContext
 from gateway.topics import DOSSIER_EVENTS, retry_topic
 
 NAME = "webhook"
-
-
-def idempotency_key(event: DossierEvent) -> str:
-    """The partner sees each submission once and each status step once."""
-    inner = event.root
-    if isinstance(inner, DossierSubmitted):
-        return f"{inner.dossier_code}:submitted"
-    return f"{inner.dossier_code}:status:{inner.status_change.sequence}"
 
 
 def install(broker: KafkaBroker, context: RoleContext) -> None:
@@ -34,7 +26,7 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
         return client_holder[NAME]
 
     async def call(event: DossierEvent, delivery: Delivery) -> str:
-        return await client().send(delivery.raw.value, key=idempotency_key(event), message_id=delivery.message_id)
+        return await client().send(delivery.raw.value, key=event.step_key, message_id=delivery.message_id)
 
     async def lookup(key: str) -> bool:
         return await client().has(key)
@@ -42,7 +34,7 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
     install_partner_flow(broker, context, PartnerFlow(
         connector=NAME,
         source=DOSSIER_EVENTS,
-        idempotency_key=idempotency_key,
+        idempotency_key=lambda event: event.step_key,
         call=call,
         lookup=lookup,
         description="Forwards each dossier event to the webhook endpoint (partners.webhook).",

@@ -1,0 +1,114 @@
+"""Drift check: does the portal show, for each dossier, the status the gateway last pushed?
+
+Dossiers pushed since a date are looked up (TraCuuHoSo, a few at a time). `repair` then pushes
+the gateway's status again: a re-synchronisation step (CapNhatTienDoHoSoMC, in chunks) for
+dossiers whose status differs, the stored dossier record (DongBoHoSoMC) for those the portal lacks.
+"""
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from gateway.connectors.national_portal.client import NationalPortalClient
+from gateway.connectors.national_portal.config import NAME
+from gateway.mappings.transforms import build as build_transform
+from gateway.reliability.errors import PartnerError
+from gateway.store import partner_dossiers
+from gateway.store.database import Database
+
+RESYNC_NOTE = "Đồng bộ lại trạng thái từ hệ thống một cửa (status re-synchronised by the gateway)"
+
+
+@dataclass(frozen=True)
+class Drift:
+    dossier_code: str
+    pushed_status: int
+    portal_status: int | None  # None: the portal has no such dossier
+    pushed_at: datetime
+    problem: str = ""  # the look-up failed: drift unknown
+
+    @property
+    def missing(self) -> bool:
+        return self.portal_status is None and not self.problem
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    checked: int
+    drifts: list[Drift]
+
+
+async def find_drift(database: Database, client: NationalPortalClient, since: datetime | None,
+                     progress: Callable[[int, int], None] = lambda done, total: None) -> DriftReport:
+    async with database.transaction() as session:
+        rows = await partner_dossiers.sent_since(session, NAME, since)
+    limit = asyncio.Semaphore(client.options.lookup_concurrency)
+    done = 0
+
+    async def check(row) -> Drift | None:
+        nonlocal done
+        async with limit:
+            try:
+                record = await client.look_up(row.dossier_code)
+            except (PartnerError, OSError, ValueError) as error:  # noqa: PERF203 - reported, not fatal
+                drift = Drift(row.dossier_code, row.status, None, row.updated_at, problem=str(error))
+            else:
+                portal_status = _status_of(record)
+                drift = None if portal_status == row.status else Drift(row.dossier_code, row.status, portal_status,
+                                                                       row.updated_at)
+        done += 1
+        progress(done, len(rows))
+        return drift
+
+    results = await asyncio.gather(*(check(row) for row in rows))
+    return DriftReport(checked=len(rows), drifts=[drift for drift in results if drift is not None])
+
+
+@dataclass(frozen=True)
+class Repair:
+    dossiers_pushed: int
+    steps_pushed: int
+    progress_chunks: int
+    failures: list[str]  # what the portal refused, with its message
+
+
+async def repair(database: Database, client: NationalPortalClient, drifts: list[Drift]) -> Repair:
+    """Push the gateway's status again. A refusal is reported, the rest goes on."""
+    as_portal_time = build_transform("datetime", None, {})
+    steps, inserted, failures = [], 0, []
+    async with database.transaction() as session:
+        rows = {drift.dossier_code: await partner_dossiers.find(session, NAME, drift.dossier_code) for drift in drifts}
+    for drift in drifts:
+        row = rows[drift.dossier_code]
+        if drift.problem or row is None:
+            continue
+        if drift.missing and row.sent_dossier:
+            try:
+                await client.push_dossier({**json.loads(row.sent_dossier), "TrangThaiHoSo": str(row.status)})
+                inserted += 1
+            except PartnerError as error:
+                failures.append(f"{drift.dossier_code}: {error}")
+        elif not drift.missing:
+            step = json.loads(row.sent_step) if row.sent_step else {"MaHoSo": drift.dossier_code,
+                                                                      "NguoiXuLy": "Hệ thống một cửa điện tử"}
+            steps.append({**step, "TrangThai": str(row.status), "NoiDungXuLy": RESYNC_NOTE,
+                          "ThoiDiemXuLy": as_portal_time(datetime.now().astimezone())})
+    chunks = pushed = 0
+    size = client.options.progress_chunk_size
+    for start in range(0, len(steps), size):
+        chunk = steps[start:start + size]
+        try:
+            chunks += await client.push_progress(chunk)
+            pushed += len(chunk)
+        except PartnerError as error:  # noqa: PERF203 - one refused chunk does not stop the others
+            failures.append(f"{', '.join(step['MaHoSo'] for step in chunk)}: {error}")
+    return Repair(dossiers_pushed=inserted, steps_pushed=pushed, progress_chunks=chunks, failures=failures)
+
+
+def _status_of(record: dict) -> int | None:
+    try:
+        return int(record.get("TrangThaiHoSo"))
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,51 @@
+"""What the gateway last told a partner about a dossier (table partner_dossiers)."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.store.tables import PartnerDossier
+from gateway.store.upsert import insert_for
+
+
+async def record_sent(session: AsyncSession, partner: str, dossier_code: str, *, status: int, sequence: int,
+                      dossier_record: dict[str, Any] | None = None, step_record: dict[str, Any] | None = None,
+                      reference: str | None = None) -> None:
+    """Note what was sent. A step older than the one recorded (a replay) does not move it back."""
+    table = PartnerDossier.__table__
+    current = table.c
+    row = {"partner": partner, "dossier_code": dossier_code, "status": status, "status_sequence": sequence,
+           "reference": reference, "updated_at": datetime.now(UTC),
+           "sent_dossier": _json(dossier_record), "sent_step": _json(step_record)}
+    statement = insert_for(session, table).values(**row)
+    proposed = statement.excluded
+    newer = proposed.status_sequence >= current.status_sequence
+    changes = {
+        "status": case((newer, proposed.status), else_=current.status),
+        "status_sequence": case((newer, proposed.status_sequence), else_=current.status_sequence),
+        "sent_step": case((newer, proposed.sent_step), else_=current.sent_step),
+        "updated_at": proposed.updated_at,
+    }
+    if dossier_record is not None:
+        changes["sent_dossier"] = proposed.sent_dossier
+    if reference is not None:
+        changes["reference"] = proposed.reference
+    await session.execute(statement.on_conflict_do_update(index_elements=["partner", "dossier_code"], set_=changes))
+
+
+async def find(session: AsyncSession, partner: str, dossier_code: str) -> PartnerDossier | None:
+    return await session.get(PartnerDossier, (partner, dossier_code))
+
+
+async def sent_since(session: AsyncSession, partner: str, since: datetime | None) -> list[PartnerDossier]:
+    query = select(PartnerDossier).where(PartnerDossier.partner == partner)
+    if since is not None:
+        query = query.where(PartnerDossier.updated_at >= since)
+    return list((await session.scalars(query.order_by(PartnerDossier.dossier_code))).all())
+
+
+def _json(record: dict[str, Any] | None) -> str | None:
+    return None if record is None else json.dumps(record, ensure_ascii=False, separators=(",", ":"))
