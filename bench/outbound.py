@@ -1,11 +1,14 @@
-"""Events/s through consume -> partner call -> commit (the shared outbound flow, webhook
-connector) beside raw aiokafka on the same broker, measured in the same run.
+"""Events/s through consume -> partner call -> commit (the shared outbound flow) beside raw
+aiokafka on the same broker, measured in the same run.
 
-    .venv/bin/python -m bench.outbound [--events N] [--database URL]
+    .venv/bin/python -m bench.outbound [--events N] [--database URL] [--connector webhook|national_portal]
 
-A `gateway worker --connectors webhook` process consumes N dossier events from the embedded
-broker and POSTs each to the webhook receiver simulator (in this process) with everything the
-delivery guarantees cost: idempotency records, partner-call records, the message log. Baselines:
+A `gateway worker --connectors NAME` process consumes N new-dossier events from the embedded
+broker and calls the partner's simulator (in this process) with everything the delivery
+guarantees cost: idempotency records, partner-call records, the message log. The webhook
+connector POSTs each event as it is; the national portal connector maps each dossier with its
+mapping spec, validates it against the portal's schema, logs in and pushes it (DongBoHoSoMC),
+records what it sent and publishes the outcome to onegate.updates. Baselines:
   - relay:          raw aiokafka consume -> produce of the same records (the issue's baseline);
   - relay + HTTP:   raw aiokafka consume -> httpx POST to the same receiver -> produce -> commit,
                     with no records kept (what the guarantees add is the difference).
@@ -26,11 +29,12 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from gateway.connectors.national_portal.simulator import NationalPortalSimulator
 from gateway.connectors.webhook.simulator import WebhookReceiver
 from gateway.domain import DossierSubmitted
 from gateway.runtime.embedded_broker import EmbeddedBroker
 from gateway.simulators.onegate import OneGateSimulator
-from gateway.topics import DEAD_LETTERS, DOSSIER_EVENTS, retry_topic_name
+from gateway.topics import DEAD_LETTERS, DOSSIER_EVENTS, ONEGATE_UPDATES, retry_topic_name
 
 PARTITIONS = 3
 
@@ -50,18 +54,27 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
     await producer.stop()
 
 
-async def gateway_run(bootstrap: str, records, receiver: WebhookReceiver, database_url: str, workdir: Path) -> float:
+# connector -> (its simulator, how many events the simulator has taken)
+PARTNERS = {
+    "webhook": (WebhookReceiver, lambda simulator: len(simulator.received)),
+    "national_portal": (NationalPortalSimulator, lambda simulator: len(simulator.dossiers)),
+}
+
+
+async def gateway_run(bootstrap: str, records, connector: str, partner, database_url: str, workdir: Path) -> float:
     await produce(bootstrap, DOSSIER_EVENTS.name, records)
     env = {**os.environ, "GATEWAY_KAFKA_BOOTSTRAP": bootstrap, "GATEWAY_KAFKA_IDEMPOTENT_PRODUCER": "false",
            # A schema of its own on PostgreSQL: ids and keys repeat from run to run.
            "GATEWAY_DATABASE_SCHEMA_NAME": f"bench_{uuid.uuid4().hex[:10]}" if database_url.startswith("postgres") else "",
            "GATEWAY_KAFKA_PARTITIONS": str(PARTITIONS), "GATEWAY_DATABASE_URL": database_url,
-           "GATEWAY_PARTNERS": json.dumps({"webhook": {"endpoint": receiver.url}}), "GATEWAY_LOG_LEVEL": "WARNING"}
+           "GATEWAY_PARTNERS": json.dumps({connector: {"endpoint": partner.url, "credentials": {"password": "BENCH_PASSWORD"}}}),
+           "BENCH_PASSWORD": uuid.uuid4().hex, "GATEWAY_LOG_LEVEL": "WARNING"}
+    taken = PARTNERS[connector][1]
     started = time.perf_counter()
-    worker = subprocess.Popen([sys.executable, *os.environ.get("BENCH_PROFILE", "").split(), "-m", "gateway", "worker", "--connectors", "webhook"], cwd=workdir,
+    worker = subprocess.Popen([sys.executable, *os.environ.get("BENCH_PROFILE", "").split(), "-m", "gateway", "worker", "--connectors", connector], cwd=workdir,
                               env=env, stdout=(workdir / "worker.log").open("w"), stderr=subprocess.STDOUT)
     try:
-        while len(receiver.received) < len(records):
+        while taken(partner) < len(records):
             if worker.poll() is not None:
                 raise SystemExit(f"the worker stopped:\n{(workdir / 'worker.log').read_text()}")
             await asyncio.sleep(0.01)
@@ -99,32 +112,36 @@ async def relay_run(bootstrap: str, records, receiver_url: str | None) -> float:
     return time.perf_counter() - started
 
 
-async def main(events: int, database_url: str) -> None:
+async def main(events: int, database_url: str, connector: str) -> None:
     simulator = OneGateSimulator(seed=11)
     records = []
     for number in range(1, events + 1):
         dossier = simulator.dossier(number)
         records.append((dossier.code.encode(), DossierSubmitted(dossier=dossier).model_dump_json().encode()))
-    receiver = WebhookReceiver()
+    partner = PARTNERS[connector][0]()
+    receiver = WebhookReceiver()  # the HTTP baseline's partner
+    await partner.start()
     await receiver.start()
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as workdir, EmbeddedBroker() as kafka:
-        await create_topics(kafka.bootstrap, DOSSIER_EVENTS.name, retry_topic_name("webhook"), DEAD_LETTERS.name)
-        ours = await gateway_run(kafka.bootstrap, records, receiver, database_url.replace("{workdir}", workdir),
-                                 Path(workdir))
-        duplicates = receiver.stats.duplicates_seen
+        await create_topics(kafka.bootstrap, DOSSIER_EVENTS.name, retry_topic_name(connector), DEAD_LETTERS.name,
+                            ONEGATE_UPDATES.name)
+        ours = await gateway_run(kafka.bootstrap, records, connector, partner,
+                                 database_url.replace("{workdir}", workdir), Path(workdir))
+        duplicates = partner.stats.duplicates_seen
         relay = await relay_run(kafka.bootstrap, records, None)
         relay_http = await relay_run(kafka.bootstrap, records, receiver.url)
+    await partner.stop()
     await receiver.stop()
 
     print(f"{events} dossier events, {PARTITIONS} partitions, embedded broker, worker database "
           f"{database_url.split(':')[0]}; the partner saw {duplicates} duplicate(s)")
-    print(f"{'flow':52}{'events/s':>10}{'gateway / it':>14}")
+    print(f"{'flow':58}{'events/s':>10}{'gateway / it':>14}")
     ours_rate = events / ours
-    for name, seconds in (("gateway: consume -> webhook call -> commit (worker)", ours),
+    for name, seconds in ((f"gateway: consume -> {connector} call -> commit (worker)", ours),
                           ("raw aiokafka: consume -> produce", relay),
                           ("raw aiokafka: consume -> HTTP POST -> produce", relay_http)):
         rate = events / seconds
-        print(f"{name:52}{rate:10.1f}{ours_rate / rate:14.2f}")
+        print(f"{name:58}{rate:10.1f}{ours_rate / rate:14.2f}")
     print("(the gateway figure includes the worker's start-up and its consumer-group join)")
 
 
@@ -133,5 +150,6 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--database", default="sqlite+aiosqlite:///{workdir}/bench.db",
                         help="the worker's database URL (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test)")
+    parser.add_argument("--connector", choices=sorted(PARTNERS), default="webhook")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.events, arguments.database))
+    asyncio.run(main(arguments.events, arguments.database, arguments.connector))

@@ -85,7 +85,7 @@ async def test_health_readiness_and_metrics(start_gateway: StartGateway) -> None
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"ready": True, "checks": {"kafka": "ok", "database": "ok"}, "breakers": {"webhook": "closed"}}
+        assert ready.json() == {"ready": True, "checks": {"kafka": "ok", "database": "ok"}, "breakers": {"national_portal": "closed", "webhook": "closed"}}
         await client.post("/api/v1/dossiers/events", json=submitted_event())
         metrics = (await client.get("/metrics")).text
     assert "faststream_published_messages_total" in metrics

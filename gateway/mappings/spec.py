@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 import jmespath
 import jsonschema
 from jmespath.exceptions import JMESPathError
@@ -62,6 +63,7 @@ class MappingSpec:
     keep_nulls: bool
     schema: dict[str, Any] | None
     validator: jsonschema.protocols.Validator | None
+    quick_check: Callable[[Any], Any] | None = None  # compiled check; the validator explains failures
 
     def map(self, data: Any) -> dict[str, Any]:
         output = self.apply(data)
@@ -75,6 +77,12 @@ class MappingSpec:
     def validate(self, output: dict[str, Any]) -> None:
         if self.validator is None:
             return
+        if self.quick_check is not None:
+            try:
+                self.quick_check(output)
+                return
+            except fastjsonschema.JsonSchemaException:
+                pass  # the full validator below names every problem
         problems = sorted(
             f"{'/'.join(str(part) for part in error.absolute_path) or '(record)'}: {error.message}"
             for error in self.validator.iter_errors(output)
@@ -146,7 +154,7 @@ class _Loader:
             validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
         return MappingSpec(name=name, path=self.path, description=str(document.get("description") or ""),
                            fields=fields, keep_nulls=bool(document.get("keep_nulls", False)),
-                           schema=schema, validator=validator)
+                           schema=schema, validator=validator, quick_check=_quick_check(schema))
 
     def _schema(self, document: LocatedDict) -> dict[str, Any] | None:
         reference = document.get("target_schema")
@@ -229,7 +237,7 @@ class _Loader:
         if expression is None:
             return None
         if kind == "from":
-            return expression.search
+            return _plain_path(expression) or expression.search
         items_node = node.get("fields")
         if not isinstance(items_node, LocatedDict) or not items_node:
             self.problem(node.line_of("each"), field, "'each' needs 'fields' saying how to build each item")
@@ -311,6 +319,63 @@ def _build_object(fields: tuple[tuple[str, FieldBuilder], ...], data: Any, keep_
             continue
         output[name] = value
     return output
+
+
+# Keywords fastjsonschema (drafts 4-7) does not know: a schema using them is checked by jsonschema alone.
+_NEWER_KEYWORDS = {"prefixItems", "unevaluatedProperties", "unevaluatedItems", "dependentSchemas",
+                   "dependentRequired", "$dynamicRef", "$dynamicAnchor", "$anchor", "$recursiveRef"}
+
+
+def _quick_check(schema: dict[str, Any] | None) -> Callable[[Any], Any] | None:
+    """A compiled validator: checking every record is the costliest step of a mapping, and a
+    compiled check is several times faster. jsonschema stays the judge of what fails and why."""
+    if schema is None or _NEWER_KEYWORDS & set(_keywords(schema)):
+        return None
+    try:
+        return fastjsonschema.compile({key: value for key, value in schema.items() if key != "$schema"})
+    except (fastjsonschema.JsonSchemaDefinitionException, ValueError, TypeError):
+        return None
+
+
+def _keywords(schema: Any):
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            yield key
+            yield from _keywords(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _keywords(item)
+
+
+def _plain_path(expression: Any) -> FieldBuilder | None:
+    """`a.b.c` read with dict lookups: most fields are plain paths, and JMESPath's interpreter
+    costs several times more for the same answer (null where a step is missing or not an object)."""
+    keys = _field_names(expression.parsed)
+    if keys is None:
+        return None
+
+    def read(data: Any) -> Any:
+        for key in keys:
+            if not isinstance(data, dict):
+                return None
+            data = data.get(key)
+        return data
+
+    return read
+
+
+def _field_names(node: dict[str, Any]) -> list[str] | None:
+    if node["type"] == "field":
+        return [node["value"]]
+    if node["type"] != "subexpression":
+        return None
+    names: list[str] = []
+    for child in node["children"]:
+        child_names = _field_names(child)
+        if child_names is None:
+            return None
+        names.extend(child_names)
+    return names
 
 
 def _resolved(schema: dict[str, Any] | None, root: dict[str, Any] | None) -> dict[str, Any] | None:

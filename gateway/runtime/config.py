@@ -186,7 +186,9 @@ class PartnerSettings(Group):
     retry: RetryPolicy = Field(default_factory=RetryPolicy, description="Retries of transient failures")
     breaker: BreakerSettings = Field(default_factory=BreakerSettings, description="Circuit breaker of the endpoint")
     errors: ErrorRules = Field(default_factory=ErrorRules, description="Which failures are transient")
-    mapping: str | None = Field(default=None, description="Mapping spec name or path")
+    mapping: str | None = Field(
+        default=None, description="Folder of the partner's mapping specs: a shipped name (national_portal) or a path. "
+                                  "Empty: the shipped specs")
     options: dict[str, Any] = Field(default_factory=dict, description="Partner-specific settings")
 
     @field_validator("credentials")
