@@ -13,6 +13,7 @@ import pytest
 from gateway.connectors.national_portal.simulator import NationalPortalSimulator
 from gateway.domain import DossierStatusChanged, DossierSubmitted, StatusChange, SupplementRequest
 from gateway.runtime.app import Gateway, Plan
+from gateway.runtime.config import DatabaseSettings
 from gateway.runtime.roles import select_roles
 from gateway.topics import DEAD_LETTERS, ONEGATE_UPDATES
 
@@ -49,14 +50,15 @@ def portal_password(monkeypatch: pytest.MonkeyPatch, portal: NationalPortalSimul
 
 
 async def start_portal_gateway(start_gateway: StartGateway, portal: NationalPortalSimulator, patient: bool = False,
-                               **options) -> Gateway:
+                               database: DatabaseSettings | None = None, **options) -> Gateway:
     retries = FAST_RETRIES
     if patient:  # enough rounds to outlast a flaky portal
         retries = {**FAST_RETRIES, "retry": {**FAST_RETRIES["retry"], "parked_attempts": 50, "parked_max_delay_s": 0.5}}
     partner = {"endpoint": portal.url, "credentials": {"password": "TEST_PORTAL_PASSWORD"},
                "options": {"agency_code": AGENCY, "progress_chunk_size": 2, **options}, **retries}
+    extra = {"database": database} if database is not None else {}
     return await start_gateway(Plan(roles=select_roles(["national_portal"]), run_simulators=False),
-                               partners={"national_portal": partner})
+                               partners={"national_portal": partner}, **extra)
 
 
 def events_for(code: str, path: list[int], **dossier_changes) -> list[dict]:
@@ -92,9 +94,9 @@ async def at_least(value, minimum: int) -> bool:
 
 
 async def test_every_status_reaches_the_portal_in_order(start_gateway: StartGateway, portal: NationalPortalSimulator,
-                                                        portal_password: str) -> None:
+                                                        portal_password: str, database_settings: DatabaseSettings) -> None:
     portal.controls.session_ttl_s = 3  # sessions run out during the test: refreshed before expiry
-    gateway = await start_portal_gateway(start_gateway, portal, session_refresh_margin_s=1)
+    gateway = await start_portal_gateway(start_gateway, portal, database=database_settings, session_refresh_margin_s=1)
     sent: dict[str, list[int]] = {}
     batches = []
     for round_ in range(4):

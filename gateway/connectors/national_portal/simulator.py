@@ -117,8 +117,6 @@ class NationalPortalSimulator(Simulator):
                 return self._refuse("-2", problem, record)
             code = record["MaHoSo"]
             if not updating and code in self.dossiers:
-                if self.dossiers[code] == record:
-                    self.stats.record_key(f"{code}:dossier")
                 return _reply("-3", f"Hồ sơ {code} đã tồn tại (already exists)")
             if updating and code not in self.dossiers:
                 return self._refuse("-4", f"Không tìm thấy hồ sơ {code} (no such dossier)", record)
