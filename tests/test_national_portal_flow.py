@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from gateway.connectors.national_portal.handlers import PortalMappings
 from gateway.connectors.national_portal.simulator import NationalPortalSimulator
+from gateway.reliability.partner_calls import CallState, PartnerCalls
 from gateway.domain import DossierStatusChanged, DossierSubmitted, StatusChange, SupplementRequest
 from gateway.runtime.app import Gateway, Plan
 from gateway.runtime.config import DatabaseSettings
@@ -227,3 +229,21 @@ async def test_reconcile_reports_and_repairs_drift(start_gateway: StartGateway, 
     process = await reconcile()
     out, _ = await process.communicate()
     assert process.returncode == 0 and "no drift: 5 dossier(s) checked" in out.decode()
+
+
+async def test_a_push_whose_answer_was_lost_is_confirmed_by_look_up(
+        start_gateway: StartGateway, portal: NationalPortalSimulator, portal_password: str) -> None:
+    """A worker died after the portal took the dossier: the next one looks it up instead of pushing
+    again, notes it, and the dossier's steps follow."""
+    gateway = await start_portal_gateway(start_gateway, portal)
+    code = f"{AGENCY}-lost-answer"
+    submitted, step = events_for(code, [2])
+    mappings = PortalMappings.configured(gateway.context.partner("national_portal"))
+    portal.dossiers[code] = mappings.dossier.map({"dossier": submitted["dossier"]})  # the portal has it
+    portal.statuses[code] = [1]
+    await PartnerCalls(gateway.database).mark("national_portal", f"{code}:submitted", "lost", CallState.STARTED)
+    await post_events(gateway, [submitted, step])
+    await wait_for(lambda: at_least(outcomes(gateway, "delivered"), 2), what="both events")
+    assert portal.statuses[code] == [1, 2]
+    assert portal.stats.keys_seen[f"{code}:dossier"] == 0  # never pushed again
+    assert await outcomes(gateway, "dead_lettered") == 0

@@ -99,7 +99,17 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
     async def lookup(key: str) -> bool:
         # Only a submission can be looked up; a step is pushed again (the portal keeps one of each).
         code, _, step = key.rpartition(":")
-        return step == "submitted" and await client().look_up(code) is not None
+        if step != "submitted":
+            return False
+        record = await client().look_up(code)
+        if record is None:
+            return False
+        # The earlier call went through but its worker died before noting it: note it now, or
+        # this dossier's steps would wait for it forever.
+        async with context.database.transaction() as session:
+            await partner_dossiers.record_sent(session, NAME, code, status=int(record.get("TrangThaiHoSo") or 1),
+                                               sequence=0, dossier_record=record)
+        return True
 
     async def report(event: DossierEvent, delivery: Delivery, outcome: Outcome) -> None:
         inner = event.root
