@@ -9,14 +9,14 @@ from sqlalchemy import case
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.domain import DossierStatusChanged, DossierSubmitted, OneGateUpdate, OneGateUpdateKind
-from gateway.domain.envelope import derived_message_id
 from gateway.domain.events import DossierEvent
 from gateway.reliability.idempotency import claim_message
-from gateway.runtime.messaging import Delivery, Published, publish, subscribe
+from gateway.runtime.messaging import Delivery, Published, subscribe
+from gateway.runtime.onegate_updates import OneGateUpdates
 from gateway.runtime.roles import Role, RoleContext
 from gateway.store.tables import DossierRecord
 from gateway.store.upsert import insert_for
-from gateway.topics import DOSSIER_EVENTS, ONEGATE_UPDATES
+from gateway.topics import DOSSIER_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +26,8 @@ SOURCE = "gateway"
 
 
 def install(broker: KafkaBroker, context: RoleContext) -> None:
-    updates = broker.publisher(
-        ONEGATE_UPDATES.name,
-        title=f"{ONEGATE_UPDATES.name}:ledger",
-        description="Acknowledges each new dossier to the one-stop system (kind=received).",
-        schema=OneGateUpdate,
-    )
+    updates = OneGateUpdates(broker, context.message_log, role=NAME,
+                             description="Acknowledges each new dossier to the one-stop system (kind=received).")
 
     @subscribe(
         broker,
@@ -58,10 +54,7 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
                                              message_id=delivery.message_id, dossier_code=delivery.dossier_code,
                                              payload=delivery.raw.value, outcome="received")
         if isinstance(event.root, DossierSubmitted):
-            await context.message_log.record(direction="out", channel="kafka", partner="onegate",
-                                             message_id=acknowledgement.headers.message_id,
-                                             dossier_code=delivery.dossier_code, payload=acknowledgement.payload,
-                                             outcome="acknowledged")
+            await updates.log(acknowledgement, "acknowledged")
         context.counters.add(FLOW, "delivered")
 
 
@@ -96,7 +89,7 @@ async def _apply(session: AsyncSession, event: DossierSubmitted | DossierStatusC
     await session.execute(statement.on_conflict_do_update(index_elements=["code"], set_=changes))
 
 
-async def _acknowledge(updates, event: DossierSubmitted, delivery: Delivery) -> Published:
+async def _acknowledge(updates: OneGateUpdates, event: DossierSubmitted, delivery: Delivery) -> Published:
     acknowledgement = OneGateUpdate(
         dossier_code=event.dossier_code,
         kind=OneGateUpdateKind.RECEIVED,
@@ -104,15 +97,7 @@ async def _acknowledge(updates, event: DossierSubmitted, delivery: Delivery) -> 
         occurred_at=datetime.now(UTC),
         message="Cổng tích hợp đã nhận hồ sơ (the gateway received the dossier)",
     )
-    return await publish(
-        updates,
-        acknowledgement,
-        dossier_code=event.dossier_code,
-        source_system=SOURCE,
-        message_id=derived_message_id(delivery.message_id, "ledger-ack"),
-        causation_id=delivery.message_id,
-        traceparent=delivery.headers.traceparent,
-    )
+    return await updates.publish(acknowledgement, delivery, "ledger-ack")
 
 
 ROLE = Role(name=NAME, description="dossier ledger: records every dossier event, acknowledges new dossiers", install=install)

@@ -11,17 +11,17 @@ from faststream.kafka import KafkaBroker
 from gateway.connectors.national_portal.client import NationalPortalClient
 from gateway.connectors.national_portal.config import NAME, portal_options
 from gateway.domain import DossierSubmitted, OneGateUpdate, OneGateUpdateKind
-from gateway.domain.envelope import derived_message_id
 from gateway.domain.events import DossierEvent
 from gateway.mappings.errors import SpecProblems
 from gateway.mappings.spec import MappingSpec, load_spec, resolve_spec_folder
 from gateway.reliability.errors import WaitingForEarlier
 from gateway.reliability.outbound import Outcome, PartnerFlow, install_partner_flow
 from gateway.runtime.config import InvalidSettings, PartnerSettings
-from gateway.runtime.messaging import Delivery, publish
+from gateway.runtime.messaging import Delivery
+from gateway.runtime.onegate_updates import OneGateUpdates
 from gateway.runtime.roles import Role, RoleContext
 from gateway.store import partner_dossiers
-from gateway.topics import DOSSIER_EVENTS, ONEGATE_UPDATES, retry_topic
+from gateway.topics import DOSSIER_EVENTS, retry_topic
 
 DEFAULT_SPECS = "national_portal"
 
@@ -65,8 +65,8 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
     portal_options(settings), adapter_password(settings)  # a configuration mistake stops start-up, not each message
     mappings = PortalMappings.configured(settings)
     client_holder: list[NationalPortalClient] = []
-    updates = broker.publisher(ONEGATE_UPDATES.name, title=f"{ONEGATE_UPDATES.name}:{NAME}", schema=OneGateUpdate,
-                               description="Outcome of each push to the national portal (kind synced or refused).")
+    updates = OneGateUpdates(broker, context.message_log, role=NAME,
+                             description="Outcome of each push to the national portal (kind synced or refused).")
 
     def client() -> NationalPortalClient:
         # Built on first use: the endpoint may be a simulator started in this process.
@@ -122,12 +122,7 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
             message=(f"Đã đồng bộ {what} lên Cổng DVCQG: {outcome.detail}" if outcome.delivered
                      else f"Cổng DVCQG không nhận {what}: {outcome.detail}")[:2000],
         )
-        published = await publish(updates, update, dossier_code=delivery.dossier_code, source_system=NAME,
-                                  message_id=derived_message_id(delivery.message_id, f"{NAME}-outcome"),
-                                  causation_id=delivery.message_id, traceparent=delivery.headers.traceparent)
-        await context.message_log.record(direction="out", channel="kafka", partner="onegate",
-                                         message_id=published.headers.message_id, dossier_code=delivery.dossier_code,
-                                         payload=published.payload, outcome=update.kind.value)
+        await updates.tell(update, delivery, f"{NAME}-outcome")
 
     install_partner_flow(broker, context, PartnerFlow(
         connector=NAME,
