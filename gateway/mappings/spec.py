@@ -130,6 +130,7 @@ class _Loader:
         self.problems: list[SpecError] = []
         self.tables: dict[str, CodeTable] = {}
         self._root: dict[str, Any] | None = None  # the target schema, for local $refs
+        self.keep_nulls = False
 
     def problem(self, line: int, field: str | None, message: str) -> None:
         self.problems.append(SpecError(self.path, line, field, message))
@@ -141,6 +142,7 @@ class _Loader:
         for key in set(document) - _TOP_KEYS:
             self.problem(document.line_of(key), None, f"unknown key '{key}' (allowed: {', '.join(sorted(_TOP_KEYS))})")
         name = str(document.get("name") or self.path.name.removesuffix(SPEC_SUFFIX))
+        self.keep_nulls = bool(document.get("keep_nulls", False))
         schema = self._root = self._schema(document)
         self._tables(document)
         fields_node = document.get("fields")
@@ -153,7 +155,7 @@ class _Loader:
             validator_class = jsonschema.validators.validator_for(schema)
             validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
         return MappingSpec(name=name, path=self.path, description=str(document.get("description") or ""),
-                           fields=fields, keep_nulls=bool(document.get("keep_nulls", False)),
+                           fields=fields, keep_nulls=self.keep_nulls,
                            schema=schema, validator=validator, quick_check=_quick_check(schema))
 
     def _schema(self, document: LocatedDict) -> dict[str, Any] | None:
@@ -249,7 +251,7 @@ class _Loader:
             if item_schema is None:
                 self.problem(node.line_of("each"), field, "the target schema does not describe it as a list (no 'items')")
         item_fields = self._object(items_node, item_schema, prefix=f"{field}[].")
-        keep_nulls = False
+        keep_nulls = self.keep_nulls
 
         def each(data: Any) -> Any:
             items = expression.search(data)

@@ -75,9 +75,13 @@ def _setup_logging(settings: Settings) -> None:
         logging.getLogger("gateway").warning("environment variable %s sets no setting (a typo?)", name)
 
 
-def _fail(error: Exception) -> None:
-    errors.print(f"[bold red]gateway cannot start:[/] {error}", highlight=False)
+def _fail(error: Exception, what: str = "gateway") -> None:
+    errors.print(f"[bold red]{what}:[/] {error}", highlight=False)
     raise typer.Exit(2)
+
+
+def _cannot_start(error: Exception) -> None:
+    _fail(error, "gateway cannot start")
 
 
 def _run(settings: Settings, plan: Plan) -> None:
@@ -96,7 +100,7 @@ def _run(settings: Settings, plan: Plan) -> None:
     try:
         asyncio.run(main())
     except STARTUP_FAILURES as error:
-        _fail(error)
+        _cannot_start(error)
     except KeyboardInterrupt:  # Ctrl-C during start-up: everything started has been stopped
         errors.print("gateway start-up interrupted")
         raise typer.Exit(130) from None
@@ -130,7 +134,7 @@ def up(config: ConfigOption = None, port: PortOption = None) -> None:
     try:
         settings = _settings(config, port)
     except InvalidSettings as error:
-        _fail(error)
+        _cannot_start(error)
     _run(settings, Plan(roles=list(all_roles().values()), serve_http=True, run_simulators=True))
 
 
@@ -147,9 +151,9 @@ def worker(
         settings = _settings(config, port)
         roles = select_roles([name.strip() for name in connectors.split(",") if name.strip()])
     except STARTUP_FAILURES as error:
-        _fail(error)
+        _cannot_start(error)
     if not roles and not http and not simulators:
-        _fail(ValueError("nothing to run: name --connectors, or add --http or --simulators"))
+        _cannot_start(ValueError("nothing to run: name --connectors, or add --http or --simulators"))
     _run(settings, Plan(roles=roles, serve_http=http, run_simulators=simulators))
 
 
@@ -234,7 +238,7 @@ def demo(
         summary = asyncio.run(run_demo(settings, dossiers=dossiers, url=url, timeout_s=timeout, seed=seed,
                                        console=None if as_json else errors))
     except STARTUP_FAILURES as error:
-        _fail(error)
+        _cannot_start(error)
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
