@@ -52,6 +52,20 @@ def test_transforms_tables_conditions_and_lists(tmp_path: Path) -> None:
     assert "When" not in spec.map({"code": "x"})  # nulls are left out
 
 
+def test_conditions_follow_jmespath_truth_and_schemas_are_judged_by_their_draft(tmp_path: Path) -> None:
+    (tmp_path / "s.json").write_text(json.dumps({
+        "$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+        "properties": {"Fee": {"type": "string"}, "Code": {"$ref": "#/$defs/code", "maxLength": 3}},
+        "$defs": {"code": {"type": "string"}}}))
+    path = tmp_path / "c.mapping.yaml"
+    path.write_text("target_schema: s.json\nfields:\n  Fee: {when: amount, value: charged, otherwise: free}\n  Code: code\n")
+    spec = load_spec(path)
+    assert spec.map({"amount": 0})["Fee"] == "charged"  # 0 is true in JMESPath
+    assert spec.map({"amount": None})["Fee"] == "free"
+    with pytest.raises(OutputInvalid, match="too long"):  # 2020-12 applies maxLength beside $ref
+        spec.map({"code": "ABCDEF"})
+
+
 def test_a_broken_spec_names_file_line_and_field(tmp_path: Path) -> None:
     path = write_spec(tmp_path, """fields:
   Code: code

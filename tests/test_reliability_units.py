@@ -87,6 +87,21 @@ def test_breaker_opens_probes_and_closes() -> None:
     assert breaker.state is BreakerState.CLOSED
 
 
+def test_a_call_held_back_by_the_gateway_gives_the_breaker_no_verdict() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker("portal", BreakerSettings(failure_threshold=2, cool_down_s=10), clock=lambda: now[0])
+    for _ in range(2):
+        breaker.before_call()
+        breaker.failed()
+    now[0] = 11
+    breaker.before_call()  # the probe turns out to wait for its dossier: the partner was not asked
+    breaker.released()
+    assert breaker.state is BreakerState.HALF_OPEN  # not closed on no evidence
+    breaker.before_call()  # the next message may probe
+    breaker.failed()
+    assert breaker.state is BreakerState.OPEN
+
+
 def test_retry_topic_delays_grow_and_are_capped() -> None:
     policy = RetryPolicy(parked_delay_s=10, multiplier=2, parked_max_delay_s=60)
     assert [policy.parked_delay(attempt) for attempt in (1, 2, 3, 4, 5)] == [10, 20, 40, 60, 60]

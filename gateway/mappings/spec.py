@@ -298,7 +298,7 @@ class _Loader:
 def _field_builder(field: str, produce: FieldBuilder, chain: list[transforms.Transform], when: Any,
                    otherwise: Any, default: Any) -> FieldBuilder:
     def build(data: Any) -> Any:
-        if when is not None and not when.search(data):
+        if when is not None and _jmespath_false(when.search(data)):
             return otherwise
         value = produce(data)
         try:
@@ -313,6 +313,11 @@ def _field_builder(field: str, produce: FieldBuilder, chain: list[transforms.Tra
     return build
 
 
+def _jmespath_false(value: Any) -> bool:
+    """JMESPath's falsehood (0 is true there, unlike in Python)."""
+    return value is None or value is False or value in ("", [], {})
+
+
 def _build_object(fields: tuple[tuple[str, FieldBuilder], ...], data: Any, keep_nulls: bool) -> dict[str, Any]:
     output = {}
     for name, build in fields:
@@ -325,18 +330,30 @@ def _build_object(fields: tuple[tuple[str, FieldBuilder], ...], data: Any, keep_
 
 # Keywords fastjsonschema (drafts 4-7) does not know: a schema using them is checked by jsonschema alone.
 _NEWER_KEYWORDS = {"prefixItems", "unevaluatedProperties", "unevaluatedItems", "dependentSchemas",
-                   "dependentRequired", "$dynamicRef", "$dynamicAnchor", "$anchor", "$recursiveRef"}
+                   "dependentRequired", "$dynamicRef", "$dynamicAnchor", "$anchor", "$recursiveRef",
+                   "minContains", "maxContains"}
 
 
 def _quick_check(schema: dict[str, Any] | None) -> Callable[[Any], Any] | None:
     """A compiled validator: checking every record is the costliest step of a mapping, and a
     compiled check is several times faster. jsonschema stays the judge of what fails and why."""
-    if schema is None or _NEWER_KEYWORDS & set(_keywords(schema)):
+    if schema is None or _NEWER_KEYWORDS & set(_keywords(schema)) or _ref_with_siblings(schema):
         return None
     try:
         return fastjsonschema.compile({key: value for key, value in schema.items() if key != "$schema"})
     except (fastjsonschema.JsonSchemaDefinitionException, ValueError, TypeError):
         return None
+
+
+def _ref_with_siblings(schema: Any) -> bool:
+    """Drafts before 2019-09 ignore keywords beside a $ref; newer ones apply them."""
+    if isinstance(schema, dict):
+        if "$ref" in schema and set(schema) - {"$ref", "description", "title", "$comment"}:
+            return True
+        return any(_ref_with_siblings(value) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_ref_with_siblings(item) for item in schema)
+    return False
 
 
 def _keywords(schema: Any):

@@ -57,6 +57,10 @@ class CircuitBreaker:
         self._probing = False
         self._set(BreakerState.CLOSED)
 
+    def released(self) -> None:
+        """The call never reached the partner (the gateway held it back): no verdict on its health."""
+        self._probing = False
+
     def failed(self) -> None:
         """A transient failure (permanent ones say nothing about the partner's health)."""
         self._probing = False

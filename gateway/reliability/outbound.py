@@ -189,7 +189,9 @@ class OutboundConsumer:
         try:
             outcome = await self.flow.call(body, delivery)
         except Exception as error:
-            if classify(error, self.settings.errors) is FailureKind.TRANSIENT and not isinstance(error, WaitingForEarlier):
+            if isinstance(error, WaitingForEarlier):
+                self.breaker.released()
+            elif classify(error, self.settings.errors) is FailureKind.TRANSIENT:
                 self.breaker.failed()
             else:
                 self.breaker.succeeded()  # the partner answered: it is up

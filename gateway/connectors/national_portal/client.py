@@ -34,7 +34,7 @@ class NationalPortalClient:
         self.codes = options.reply_codes
         self._password = password
         self._session: str | None = None
-        self._expires_at = 0.0
+        self._renew_at = 0.0
         self._login_lock = asyncio.Lock()
         self.logins = 0  # for operators and tests: how often a session was opened
 
@@ -90,17 +90,20 @@ class NationalPortalClient:
 
     async def _current_session(self) -> str:
         async with self._login_lock:
-            if self._session is None or time.monotonic() >= self._expires_at - self.options.session_refresh_margin_s:
+            if self._session is None or time.monotonic() >= self._renew_at:
                 await self._login()
             return self._session
 
     async def _login(self) -> None:
         reply = await self._post(self.options.login_path, {"username": self.options.username, "password": self._password})
-        if reply["error_code"] not in self.codes.success or not reply.get("session"):
-            raise PermanentError(f"login to the national portal refused: {reply.get('message') or reply['error_code']}",
-                                 code=reply["error_code"])
+        code = reply["error_code"]
+        if code not in self.codes.success or not reply.get("session"):
+            message = f"login to the national portal refused: {reply.get('message') or code}"
+            raise (TransientError if code in self.codes.transient else PermanentError)(message, code=code)
+        lifetime = _seconds(reply.get("expires_in"), default=300.0)
         self._session = str(reply["session"])
-        self._expires_at = time.monotonic() + float(reply.get("expires_in") or 300)
+        # Renew ahead of expiry, but never so early that every call logs in.
+        self._renew_at = time.monotonic() + lifetime - min(self.options.session_refresh_margin_s, lifetime / 2)
         self.logins += 1
 
     def _forget_session(self, session: str) -> None:
@@ -119,3 +122,12 @@ class NationalPortalClient:
             raise TransientError(f"the portal's reply to {path} has no error_code: {str(reply)[:200]}", code="no-code")
         reply["error_code"] = str(reply["error_code"])
         return reply
+
+
+def _seconds(value: object, default: float) -> float:
+    """A session lifetime as the portal wrote it ("600", 600, none at all)."""
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        return default
+    return seconds if seconds > 0 else default

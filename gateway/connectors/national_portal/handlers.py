@@ -107,7 +107,7 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
         # The earlier call went through but its worker died before noting it: note it now, or
         # this dossier's steps would wait for it forever.
         async with context.database.transaction() as session:
-            await partner_dossiers.record_sent(session, NAME, code, status=int(record.get("TrangThaiHoSo") or 1),
+            await partner_dossiers.record_sent(session, NAME, code, status=_whole_number(record.get("TrangThaiHoSo")),
                                                sequence=0, dossier_record=record)
         return True
 
@@ -122,7 +122,8 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
             message=(f"Đã đồng bộ {what} lên Cổng DVCQG: {outcome.detail}" if outcome.delivered
                      else f"Cổng DVCQG không nhận {what}: {outcome.detail}")[:2000],
         )
-        await updates.tell(update, delivery, f"{NAME}-outcome")
+        # Its own id per kind: after a refusal, a replay that succeeds must not look like a duplicate.
+        await updates.tell(update, delivery, f"{NAME}-{update.kind.value}")
 
     install_partner_flow(broker, context, PartnerFlow(
         connector=NAME,
@@ -134,6 +135,14 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
         description="Pushes each new dossier (DongBoHoSoMC) and each status change (CapNhatTienDoHoSoMC) to the "
                     "National Public Service Portal.",
     ))
+
+
+def _whole_number(value: object) -> int:
+    """The portal's status code as a number when it is one (for people; drift compares the codes sent)."""
+    try:
+        return int(str(value))
+    except ValueError:
+        return 0
 
 
 ROLE = Role(

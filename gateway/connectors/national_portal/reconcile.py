@@ -11,12 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import httpx
+
 from gateway.connectors.national_portal.client import NationalPortalClient
 from gateway.connectors.national_portal.config import NAME
 from gateway.mappings.transforms import build as build_transform
 from gateway.reliability.errors import PartnerError
 from gateway.store import partner_dossiers
 from gateway.store.database import Database
+from gateway.store.tables import PartnerDossier
+
+# What a look-up or a repair push may raise that concerns one dossier, not the whole check.
+LOOK_UP_FAILURES = (PartnerError, httpx.HTTPError, OSError, ValueError)
 
 RESYNC_NOTE = "Đồng bộ lại trạng thái từ hệ thống một cửa (status re-synchronised by the gateway)"
 
@@ -24,8 +30,8 @@ RESYNC_NOTE = "Đồng bộ lại trạng thái từ hệ thống một cửa (s
 @dataclass(frozen=True)
 class Drift:
     dossier_code: str
-    pushed_status: int
-    portal_status: int | None  # None: the portal has no such dossier
+    pushed_status: str  # the portal's status code the gateway sent last (after the code table)
+    portal_status: str | None  # None: the portal has no such dossier
     pushed_at: datetime
     problem: str = ""  # the look-up failed: drift unknown
 
@@ -52,12 +58,13 @@ async def find_drift(database: Database, client: NationalPortalClient, since: da
         async with limit:
             try:
                 record = await client.look_up(row.dossier_code)
-            except (PartnerError, OSError, ValueError) as error:  # noqa: PERF203 - reported, not fatal
-                drift = Drift(row.dossier_code, row.status, None, row.updated_at, problem=str(error))
+            except LOOK_UP_FAILURES as error:  # reported per dossier, the others go on
+                drift = Drift(row.dossier_code, sent_status(row), None, row.updated_at,
+                              problem=f"look-up failed: {type(error).__name__}: {error}")
             else:
-                portal_status = _status_of(record)
-                drift = None if portal_status == row.status else Drift(row.dossier_code, row.status, portal_status,
-                                                                       row.updated_at)
+                portal_status = None if record is None else str(record.get("TrangThaiHoSo"))
+                drift = None if portal_status == sent_status(row) else Drift(
+                    row.dossier_code, sent_status(row), portal_status, row.updated_at)
         done += 1
         progress(done, len(rows))
         return drift
@@ -86,14 +93,14 @@ async def repair(database: Database, client: NationalPortalClient, drifts: list[
             continue
         if drift.missing and row.sent_dossier:
             try:
-                await client.push_dossier({**json.loads(row.sent_dossier), "TrangThaiHoSo": str(row.status)})
+                await client.push_dossier({**json.loads(row.sent_dossier), "TrangThaiHoSo": sent_status(row)})
                 inserted += 1
-            except PartnerError as error:
+            except LOOK_UP_FAILURES as error:
                 failures.append(f"{drift.dossier_code}: {error}")
         elif not drift.missing:
             step = json.loads(row.sent_step) if row.sent_step else {"MaHoSo": drift.dossier_code,
                                                                       "NguoiXuLy": "Hệ thống một cửa điện tử"}
-            steps.append({**step, "TrangThai": str(row.status), "NoiDungXuLy": RESYNC_NOTE,
+            steps.append({**step, "TrangThai": sent_status(row), "NoiDungXuLy": RESYNC_NOTE,
                           "ThoiDiemXuLy": as_portal_time(datetime.now().astimezone())})
     chunks = pushed = 0
     size = client.options.progress_chunk_size
@@ -102,13 +109,15 @@ async def repair(database: Database, client: NationalPortalClient, drifts: list[
         try:
             chunks += await client.push_progress(chunk)
             pushed += len(chunk)
-        except PartnerError as error:  # noqa: PERF203 - one refused chunk does not stop the others
+        except LOOK_UP_FAILURES as error:  # noqa: PERF203 - one refused chunk does not stop the others
             failures.append(f"{', '.join(step['MaHoSo'] for step in chunk)}: {error}")
     return Repair(dossiers_pushed=inserted, steps_pushed=pushed, progress_chunks=chunks, failures=failures)
 
 
-def _status_of(record: dict) -> int | None:
-    try:
-        return int(record.get("TrangThaiHoSo"))
-    except (TypeError, ValueError):
-        return None
+def sent_status(row: PartnerDossier) -> str:
+    """The status code the portal was last sent for this dossier: the newest step's, else the dossier's."""
+    if row.sent_step:
+        return str(json.loads(row.sent_step).get("TrangThai"))
+    if row.sent_dossier:
+        return str(json.loads(row.sent_dossier).get("TrangThaiHoSo"))
+    return str(row.status)
