@@ -2,6 +2,7 @@
 status change with CapNhatTienDoHoSoMC, through the shared outbound flow (order per dossier,
 retries, dead letters); every outcome published for the one-stop system."""
 
+import functools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -62,17 +63,16 @@ def portal_client(settings: PartnerSettings, endpoint: str) -> NationalPortalCli
 
 def install(broker: KafkaBroker, context: RoleContext) -> None:
     settings = context.partner(NAME)
-    portal_options(settings), adapter_password(settings)  # a configuration mistake stops start-up, not each message
+    # A configuration mistake stops start-up, not each message.
+    portal_options(settings)
+    adapter_password(settings)
     mappings = PortalMappings.configured(settings)
-    client_holder: list[NationalPortalClient] = []
     updates = OneGateUpdates(broker, context.message_log, role=NAME,
                              description="Outcome of each push to the national portal (kind synced or refused).")
 
+    @functools.cache  # built on first use: the endpoint may be a simulator started in this process
     def client() -> NationalPortalClient:
-        # Built on first use: the endpoint may be a simulator started in this process.
-        if not client_holder:
-            client_holder.append(portal_client(settings, context.endpoint(NAME)))
-        return client_holder[0]
+        return portal_client(settings, context.endpoint(NAME))
 
     async def call(event: DossierEvent, delivery: Delivery) -> str:
         inner = event.root

@@ -1,5 +1,7 @@
 """The webhook role: dossier events in, one POST per event out, through the shared outbound flow."""
 
+import functools
+
 import httpx
 from faststream.kafka import KafkaBroker
 
@@ -15,15 +17,11 @@ NAME = "webhook"
 
 def install(broker: KafkaBroker, context: RoleContext) -> None:
     settings = context.partner(NAME)
-    client_holder: dict[str, WebhookClient] = {}
 
+    @functools.cache  # built on first use: the endpoint may be a simulator started in this process
     def client() -> WebhookClient:
-        # Built on first use: the endpoint may be a simulator started in this process.
-        if NAME not in client_holder:
-            token = settings.credential("token") if "token" in settings.credentials else None
-            http = httpx.AsyncClient(timeout=settings.timeout_s)
-            client_holder[NAME] = WebhookClient(http, context.endpoint(NAME), token)
-        return client_holder[NAME]
+        token = settings.credential("token") if "token" in settings.credentials else None
+        return WebhookClient(httpx.AsyncClient(timeout=settings.timeout_s), context.endpoint(NAME), token)
 
     async def call(event: DossierEvent, delivery: Delivery) -> str:
         return await client().send(delivery.raw.value, key=event.step_key, message_id=delivery.message_id)
