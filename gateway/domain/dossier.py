@@ -128,3 +128,7 @@ class StatusChange(CanonicalModel):
     due_at: datetime | None = Field(default=None, description="NgayKetThucTheoQuyDinh")
     supplement: SupplementRequest | None = Field(
         default=None, description="With status 5 (supplement requested): what the applicant must add")
+    reported_by: str | None = Field(
+        default=None, max_length=100, pattern=r"^[a-z0-9_]+$",
+        description="Empty: a step of the one-stop system. Else the partner (a ministry service) that reported it; "
+                    "its sequence then counts that partner's reports, not the one-stop system's steps")

@@ -52,11 +52,14 @@ class DossierEvent(RootModel[Annotated[DossierSubmitted | DossierStatusChanged, 
     @property
     def step_key(self) -> str:
         """Names this step of the dossier for partners' idempotency: each submission once, each
-        status step (by its sequence) once."""
+        status step (by its sequence) once; a partner's reported steps are counted apart."""
         inner = self.root
         if isinstance(inner, DossierSubmitted):
             return f"{inner.dossier_code}:submitted"
-        return f"{inner.dossier_code}:status:{inner.status_change.sequence}"
+        change = inner.status_change
+        if change.reported_by:
+            return f"{inner.dossier_code}:{change.reported_by}:status:{change.sequence}"
+        return f"{inner.dossier_code}:status:{change.sequence}"
 
 
 class OneGateUpdateKind(StrEnum):

@@ -19,9 +19,12 @@
       TaiLieuNop:                           # a list of objects: `fields` read each item
         each: dossier.documents
         fields: {TenTepDinhKem: name}
+      NguoiNop:                             # a nested object (left out when all its fields are null)
+        fields: {HoTen: dossier.applicant.full_name}
       GhiChu: {from: dossier.note, default: "-"}   # when the value is null or empty
 
-A field whose value is null is left out of the output (`keep_nulls: true` keeps it). Every
+A field whose value is null is left out of the output (`keep_nulls: true` keeps it).
+`target_schema` is a path beside the spec, or one the gateway ships (ministry/status-report.schema.json). Every
 problem found on loading names the file, the line and the field; loading checks expressions,
 transforms, tables and that every field exists in the target schema.
 """
@@ -163,6 +166,8 @@ class _Loader:
         if reference is None:
             return None
         schema_path = self.path.parent / str(reference)
+        if not schema_path.exists() and (SHIPPED_SPECS / str(reference)).exists():
+            schema_path = SHIPPED_SPECS / str(reference)  # a shared schema the gateway ships (ministry/...)
         line = document.line_of("target_schema")
         try:
             schema = json.loads(schema_path.read_text(encoding="utf-8"))
@@ -217,11 +222,14 @@ class _Loader:
         for key in set(node) - _FIELD_KEYS:
             self.problem(node.line_of(key), field, f"unknown key '{key}' (allowed: {', '.join(sorted(_FIELD_KEYS))})")
         sources = [key for key in ("from", "value", "each") if key in node]
+        if not sources and "fields" in node:
+            sources = ["fields"]  # a nested object read from the same input
         if len(sources) != 1:
-            self.problem(line, field, "needs exactly one of from (an expression), value (a constant) or each (a list)")
+            self.problem(line, field, "needs exactly one of from (an expression), value (a constant), each (a list) "
+                                      "or fields (a nested object)")
             return None
-        if "fields" in node and "each" not in node:
-            self.problem(node.line_of("fields"), field, "'fields' belongs with 'each'")
+        if "fields" in node and sources[0] not in ("each", "fields"):
+            self.problem(node.line_of("fields"), field, "'fields' goes with 'each' or alone (a nested object)")
         produce = self._source(field, node, sources[0], schema)
         chain = self._transforms(field, node)
         when = self._expression(field, node.line_of("when"), node["when"]) if "when" in node else None
@@ -235,6 +243,8 @@ class _Loader:
         if kind == "value":
             constant = node["value"]
             return lambda data: constant
+        if kind == "fields":
+            return self._nested(field, node, schema)
         expression = self._expression(field, node.line_of(kind), node[kind])
         if expression is None:
             return None
@@ -262,6 +272,21 @@ class _Loader:
             return [_build_object(item_fields, item, keep_nulls) for item in items]
 
         return each
+
+    def _nested(self, field: str, node: LocatedDict, schema: dict[str, Any] | None) -> FieldBuilder | None:
+        """An object built from the same input; left out when none of its fields has a value."""
+        fields_node = node["fields"]
+        if not isinstance(fields_node, LocatedDict) or not fields_node:
+            self.problem(node.line_of("fields"), field, "'fields' must map the nested object's fields")
+            return None
+        nested_fields = self._object(fields_node, schema, prefix=f"{field}.")
+        keep_nulls = self.keep_nulls
+
+        def nested(data: Any) -> Any:
+            built = _build_object(nested_fields, data, keep_nulls)
+            return built if any(value is not None for value in built.values()) else None
+
+        return nested
 
     def _expression(self, field: str, line: int, text: Any) -> Any:
         if not isinstance(text, str) or not text.strip():

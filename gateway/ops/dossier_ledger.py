@@ -68,7 +68,9 @@ async def _apply(session: AsyncSession, event: DossierSubmitted | DossierStatusC
         row |= {"procedure_code": event.dossier.procedure_code, "agency_code": event.dossier.agency_code,
                 "status": int(event.dossier.status), "status_sequence": 0}
     else:
-        row |= {"status": int(event.status_change.status), "status_sequence": event.status_change.sequence}
+        reported = event.status_change.reported_by is not None
+        # A partner's report has its own numbering: it counts as the newest step when it comes.
+        row |= {"status": int(event.status_change.status), "status_sequence": 0 if reported else event.status_change.sequence}
     statement = insert_for(session, table).values(**row)
     proposed = statement.excluded
     changes = {"events_seen": current.events_seen + 1, "last_event_at": proposed.last_event_at}
@@ -79,6 +81,8 @@ async def _apply(session: AsyncSession, event: DossierSubmitted | DossierStatusC
             # A status change that overtook the submission keeps its status.
             "status": case((current.status_sequence == 0, proposed.status), else_=current.status),
         }
+    elif event.status_change.reported_by is not None:
+        changes |= {"status": proposed.status}
     else:
         # Status changes may arrive late; the highest sequence wins.
         newer = proposed.status_sequence >= current.status_sequence

@@ -70,13 +70,13 @@ DEFAULT_TRANSIENT_STATUSES = frozenset({408, 425, 429})
 def classify(error: BaseException, rules: ErrorRules | None = None) -> FailureKind:
     rules = rules or ErrorRules()
     if isinstance(error, PartnerError):
+        if error.code and error.code in rules.permanent_codes:
+            return FailureKind.PERMANENT
         if error.code and error.code in rules.transient_codes:
             return FailureKind.TRANSIENT
         return error.kind or FailureKind.PERMANENT
     if isinstance(error, zeep_errors.Fault):
-        # A SOAP fault is the service's answer: permanent unless the partner marks its code transient.
-        codes = {str(error.code or ""), *(str(code) for code in error.subcodes or ())}
-        return FailureKind.TRANSIENT if codes & set(rules.transient_codes) else FailureKind.PERMANENT
+        return fault_kind(error, rules)
     if isinstance(error, (httpx.HTTPStatusError, zeep_errors.TransportError)):
         status = error.response.status_code if isinstance(error, httpx.HTTPStatusError) else error.status_code
         return _status_kind(status, rules)
@@ -89,6 +89,22 @@ def classify(error: BaseException, rules: ErrorRules | None = None) -> FailureKi
     if isinstance(error, (ValidationError, ValueError, KeyError, TypeError)):
         return FailureKind.PERMANENT
     return FailureKind.TRANSIENT  # unknown: retrying is safe, dead-lettering at once may not be
+
+
+def fault_kind(fault: zeep_errors.Fault, rules: ErrorRules) -> FailureKind:
+    """A SOAP fault is the service's answer: permanent unless the partner marks its code, or
+    words of its message, transient. Codes match with or without their prefix (soap:Server, Server)."""
+    codes = set()
+    for code in (fault.code, *(fault.subcodes or ())):
+        text = str(getattr(code, "localname", code) or "")  # subcodes are QNames
+        codes |= {text, text.rpartition(":")[2]}
+    codes.discard("")
+    if codes & set(rules.permanent_codes):
+        return FailureKind.PERMANENT
+    message = str(fault.message or "").lower()
+    if codes & set(rules.transient_codes) or any(word.lower() in message for word in rules.transient_messages):
+        return FailureKind.TRANSIENT
+    return FailureKind.PERMANENT
 
 
 def _status_kind(status: int, rules: ErrorRules) -> FailureKind:

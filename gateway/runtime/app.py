@@ -14,6 +14,8 @@ from faststream.kafka.publisher import DefaultPublisher as KafkaPublisher
 from prometheus_client import CollectorRegistry
 
 from gateway.audit.message_log import MessageLog
+from gateway.connectors.ministry.config import soap_partners
+from gateway.connectors.ministry.reports import StatusReports
 from gateway.ops.flow_counters import FlowCounters
 from gateway.reliability.breaker import Breakers
 from gateway.reliability.dead_letters import DeadLetters
@@ -106,7 +108,7 @@ class Gateway:
             self._stack.push_async_callback(service.stop)
 
         if settings.kafka.create_topics:
-            self.running.topics_created = await ensure_topics(settings.kafka, bootstrap, gateway_topics())
+            self.running.topics_created = await ensure_topics(settings.kafka, bootstrap, gateway_topics(settings))
 
         simulators = None
         if self.plan.run_simulators and settings.simulators.enabled:
@@ -126,17 +128,38 @@ class Gateway:
             role.install(self.broker, self.context)
         self.running.roles = [role.name for role in roles]
         dossier_events = dossier_events_publisher(self.broker)
+        # Publishers are declared before the broker starts: the callback endpoint's, when it serves one.
+        ministry_reports = None
+        if self.plan.serve_http and any(partner.options.get("callback", {}).get("enabled")
+                                        for partner in soap_partners(settings).values()):
+            ministry_reports = StatusReports(self.broker, self.database, self.message_log, where="callback")
         try:
             await start_broker(self.broker)
         except Exception as error:
             await self.broker.stop()
             raise BrokerUnavailable(f"cannot connect to Kafka at {bootstrap}: {error}") from error
         self._stack.push_async_callback(self._stop_broker)
+        self._start_background()
 
         if http_server is not None:
-            await http_server.start(build_http_app(self.context, self.broker, dossier_events, self.registry, simulators))
+            await http_server.start(build_http_app(self.context, self.broker, dossier_events, self.registry, simulators,
+                                                   ministry_reports))
             self._stack.push_async_callback(http_server.stop)  # stopping: no new requests first
             self.running.http_url = http_server.url
+            if simulators is not None:
+                simulators.gateway_started(http_server.url)
+
+    def _start_background(self) -> None:
+        tasks = [asyncio.create_task(work(), name=getattr(work, "__name__", "background"))
+                 for work in self.context.background]
+
+        async def stop_background() -> None:
+            self.context.stopping.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self._stack.push_async_callback(stop_background)
 
     async def stop(self) -> None:
         await self._stack.aclose()

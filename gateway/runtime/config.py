@@ -170,13 +170,22 @@ class ErrorRules(Group):
         default_factory=list, description="HTTP statuses to retry besides 408, 425, 429 and 5xx")
     permanent_statuses: list[int] = Field(default_factory=list, description="HTTP statuses never to retry, even 5xx")
     transient_codes: list[str] = Field(
-        default_factory=list, description="Partner error or SOAP fault codes that mean 'try again later'")
+        default_factory=list, description="Partner error or SOAP fault codes that mean 'try again later' "
+                                          "(a fault code matches with or without its prefix: soap:Server or Server)")
+    transient_messages: list[str] = Field(
+        default_factory=list, description="Words in a SOAP fault's message that mean 'try again later' (case ignored)")
+    permanent_codes: list[str] = Field(
+        default_factory=list, description="Partner error or SOAP fault codes never to retry, even if a message "
+                                          "matches transient_messages")
 
 
 class PartnerSettings(Group):
     """One partner endpoint: configured, not coded."""
 
     enabled: bool = Field(default=True, description="Whether the gateway talks to this partner")
+    connector: Literal["soap"] | None = Field(
+        default=None, description="A generic connector serving this partner (soap: a ministry service over SOAP, "
+                                  "configured in options). Empty: the connector of the same name")
     endpoint: AnyHttpUrl | None = Field(default=None, description="Empty: the partner's simulator when it runs")
     credentials: dict[str, str] = Field(
         default_factory=dict,

@@ -10,6 +10,8 @@ from faststream.kafka.publisher import DefaultPublisher as KafkaPublisher
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 import gateway
+from gateway.connectors.ministry.callback import callback_router
+from gateway.connectors.ministry.reports import StatusReports
 from gateway.connectors.onegate.intake import answer_invalid_request, intake_router
 from gateway.ops.dead_letters_api import dead_letters_router
 from gateway.ops.audit_api import audit_router
@@ -28,6 +30,7 @@ def build_http_app(
     dossier_events: KafkaPublisher,
     registry: CollectorRegistry,
     simulators: SimulatorHost | None = None,
+    ministry_reports: StatusReports | None = None,
 ) -> FastAPI:
     database, counters = context.database, context.counters
     # The producer gives up on a write after kafka.request_timeout_ms and drops it unsent; the
@@ -41,9 +44,11 @@ def build_http_app(
     app.state.counters = counters
     app.add_exception_handler(RequestValidationError, answer_invalid_request)
     app.include_router(intake_router(dossier_events, counters, context.message_log, publish_timeout_s))
-    retry_topics = {topic.name for topic in gateway_topics() if topic.name.startswith(RETRY_TOPIC_PREFIX)}
+    retry_topics = {topic.name for topic in gateway_topics(context.settings) if topic.name.startswith(RETRY_TOPIC_PREFIX)}
     app.include_router(dead_letters_router(context.dead_letters, retry_topics))
     app.include_router(audit_router(database))
+    if ministry_reports is not None:
+        app.include_router(callback_router(context, ministry_reports))
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -20,9 +20,14 @@ class OneGateUpdates:
     async def publish(self, update: OneGateUpdate, cause: Delivery, purpose: str) -> Published:
         """Publish with an id derived from the cause: a redelivered cause publishes the same id
         again, which the one-stop system drops as a duplicate."""
+        return await self.publish_for(update, cause.message_id, purpose, traceparent=cause.headers.traceparent)
+
+    async def publish_for(self, update: OneGateUpdate, cause_id: str, purpose: str,
+                          traceparent: str | None = None) -> Published:
+        """The same, for a cause that is not a consumed message (a partner's report, by its own id)."""
         return await publish(self.publisher, update, dossier_code=update.dossier_code, source_system=update.source,
-                             message_id=derived_message_id(cause.message_id, purpose),
-                             causation_id=cause.message_id, traceparent=cause.headers.traceparent)
+                             message_id=derived_message_id(cause_id, purpose), causation_id=cause_id,
+                             traceparent=traceparent)
 
     async def log(self, published: Published, outcome: str) -> None:
         await self.message_log.record(direction="out", channel="kafka", partner="onegate",

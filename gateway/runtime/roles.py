@@ -2,7 +2,7 @@
 runs some, so a busy connector scales by starting more processes in its consumer group."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from faststream.kafka import KafkaBroker
@@ -30,6 +30,8 @@ class RoleContext:
     message_log: MessageLog
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     simulator_urls: dict[str, str] = field(default_factory=dict)
+    # Work a role runs beside its consumers (polling a partner); started with the broker, ended by `stopping`.
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def partner(self, name: str) -> PartnerSettings:
         return self.settings.partners.get(name) or PartnerSettings()
@@ -50,6 +52,10 @@ class Role:
     description: str
     install: Callable[[KafkaBroker, RoleContext], None]
     topics: tuple[Topic, ...] = ()  # topics of its own (a retry topic), created at start-up
+    topics_for: Callable[[Settings], tuple[Topic, ...]] | None = None  # ... when configuration decides them
+
+    def own_topics(self, settings: Settings) -> tuple[Topic, ...]:
+        return self.topics + (self.topics_for(settings) if self.topics_for else ())
 
 
 class UnknownRole(ValueError):
@@ -58,11 +64,12 @@ class UnknownRole(ValueError):
 
 def all_roles() -> dict[str, Role]:
     # Imported here: role modules import this one for Role and RoleContext.
+    from gateway.connectors.ministry import handlers as ministry
     from gateway.connectors.national_portal import handlers as national_portal
     from gateway.connectors.webhook import handlers as webhook
     from gateway.ops import dossier_ledger
 
-    return {role.name: role for role in (dossier_ledger.ROLE, national_portal.ROLE, webhook.ROLE)}
+    return {role.name: role for role in (dossier_ledger.ROLE, national_portal.ROLE, webhook.ROLE, ministry.ROLE)}
 
 
 def select_roles(names: list[str]) -> list[Role]:
@@ -73,10 +80,10 @@ def select_roles(names: list[str]) -> list[Role]:
     return [known[name] for name in names]
 
 
-def gateway_topics() -> list[Topic]:
+def gateway_topics(settings: Settings) -> list[Topic]:
     """Every topic the gateway uses: the shared ones and each role's own (retry topics).
     All roles', not only this process's: any node may replay a dead letter into any retry topic."""
     topics = {topic.name: topic for topic in ALL_TOPICS}
     for role in all_roles().values():
-        topics |= {topic.name: topic for topic in role.topics}
+        topics |= {topic.name: topic for topic in role.own_topics(settings)}
     return list(topics.values())

@@ -66,6 +66,7 @@ class Simulator:
         self.dice = FaultDice(faults or FaultProfile())
         self.stats = SimulatorStats()
         self._server: LoopbackServer | None = None
+        self.gateway_url: str | None = None  # where to send callbacks, once the gateway listens
 
     def partner_routes(self, router: APIRouter) -> None:
         """Add the partner's own endpoints."""
@@ -170,6 +171,11 @@ class SimulatorHost:
 
     async def stop(self) -> None:
         await asyncio.gather(*(simulator.stop() for simulator in self.simulators.values()))
+
+    def gateway_started(self, url: str) -> None:
+        """Tell the simulators where the gateway listens, for the callbacks they send."""
+        for simulator in self.simulators.values():
+            simulator.gateway_url = url
 
     def urls(self) -> dict[str, str]:
         return {name: simulator.url for name, simulator in self.simulators.items()}

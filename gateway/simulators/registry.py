@@ -4,6 +4,8 @@ from typing import TYPE_CHECKING
 
 from gateway.simulators.framework import Simulator
 
+from gateway.connectors.ministry.config import soap_partners
+from gateway.connectors.ministry.simulator import SoapMinistrySimulator
 from gateway.connectors.national_portal.simulator import NationalPortalSimulator
 from gateway.connectors.webhook.simulator import WebhookReceiver
 
@@ -16,7 +18,12 @@ SIMULATORS: dict[str, type[Simulator]] = {
 
 
 def build_simulators(settings: "Settings") -> list[Simulator]:
-    """A simulator for each partner that has no real endpoint configured."""
+    """A simulator for each partner that has no real endpoint configured; for a ministry service
+    over SOAP, when its options say how to play it (options.simulator)."""
     faults = settings.simulators.faults
-    return [simulator_class(faults.get(name)) for name, simulator_class in SIMULATORS.items()
-            if name not in settings.partners or settings.partners[name].endpoint is None]
+    simulators = [simulator_class(faults.get(name)) for name, simulator_class in SIMULATORS.items()
+                  if name not in settings.partners or settings.partners[name].endpoint is None]
+    for name, partner in soap_partners(settings).items():
+        if partner.endpoint is None and partner.options.get("simulator"):
+            simulators.append(SoapMinistrySimulator(name, partner, faults.get(name)))
+    return simulators

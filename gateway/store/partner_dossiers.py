@@ -4,28 +4,30 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, select
+from sqlalchemy import case, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.store.tables import PartnerDossier
 from gateway.store.upsert import insert_for
 
 
-async def record_sent(session: AsyncSession, partner: str, dossier_code: str, *, status: int, sequence: int,
+async def record_sent(session: AsyncSession, partner: str, dossier_code: str, *, status: int, sequence: int | None,
                       dossier_record: dict[str, Any] | None = None, step_record: dict[str, Any] | None = None,
                       reference: str | None = None) -> None:
-    """Note what was sent. A step older than the one recorded (a replay) does not move it back."""
+    """Note what was sent. A step older than the one recorded (a replay) does not move it back.
+    `sequence` None: a step another partner reported (numbered apart), the newest when it comes."""
     table = PartnerDossier.__table__
     current = table.c
-    row = {"partner": partner, "dossier_code": dossier_code, "status": status, "status_sequence": sequence,
+    row = {"partner": partner, "dossier_code": dossier_code, "status": status, "status_sequence": sequence or 0,
            "reference": reference, "updated_at": datetime.now(UTC),
            "sent_dossier": _json(dossier_record), "sent_step": _json(step_record)}
     statement = insert_for(session, table).values(**row)
     proposed = statement.excluded
-    newer = proposed.status_sequence >= current.status_sequence
+    newer = true() if sequence is None else proposed.status_sequence >= current.status_sequence
     changes = {
         "status": case((newer, proposed.status), else_=current.status),
-        "status_sequence": case((newer, proposed.status_sequence), else_=current.status_sequence),
+        "status_sequence": current.status_sequence if sequence is None else
+        case((newer, proposed.status_sequence), else_=current.status_sequence),
         "sent_step": case((newer, proposed.sent_step), else_=current.sent_step),
         "updated_at": proposed.updated_at,
     }
@@ -49,3 +51,11 @@ async def sent_since(session: AsyncSession, partner: str, since: datetime | None
 
 def _json(record: dict[str, Any] | None) -> str | None:
     return None if record is None else json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+async def open_for(session: AsyncSession, partner: str, final_statuses: list[int], limit: int) -> list[PartnerDossier]:
+    """The partner's dossiers not yet in a final status, least recently updated first (to poll)."""
+    query = (select(PartnerDossier)
+             .where(PartnerDossier.partner == partner, PartnerDossier.status.not_in(final_statuses))
+             .order_by(PartnerDossier.updated_at).limit(limit))
+    return list((await session.scalars(query)).all())

@@ -90,7 +90,8 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
             record = mappings.progress.map({"status_change": change.model_dump(mode="json")})
             await client().push_progress([record])
             outcome = f"progress pushed (status {int(change.status)})"
-            status, sequence, sent = int(change.status), change.sequence, {"step_record": record}
+            sequence = None if change.reported_by else change.sequence  # a ministry's report: numbered apart
+            status, sent = int(change.status), {"step_record": record}
         async with context.database.transaction() as session:
             await partner_dossiers.record_sent(session, NAME, delivery.dossier_code, status=status,
                                                sequence=sequence, **sent)

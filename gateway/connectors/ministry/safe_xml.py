@@ -1,0 +1,41 @@
+"""XML from outside, parsed safely: no DTD, no entity expansion, no network, no huge trees.
+
+A ministry's answers and callbacks are parsed here before anything reads them. A document with
+a DOCTYPE is refused outright: that is where billion-laughs (entity expansion) and XXE
+(external entities) payloads live, and SOAP forbids a DTD anyway (SOAP 1.1 §3, SOAP 1.2 §5).
+"""
+
+from lxml import etree
+from zeep.settings import Settings as ZeepSettings
+
+from gateway.reliability.errors import PermanentError, TransientError
+
+# zeep parses every WSDL, XSD and response with these: DTDs, entities and external
+# references are refused (zeep raises DTDForbidden, EntitiesForbidden, ...).
+ZEEP_SETTINGS = ZeepSettings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
+                             xml_huge_tree=False)
+
+_PARSER_OPTIONS = {"resolve_entities": False, "no_network": True, "load_dtd": False, "dtd_validation": False,
+                   "huge_tree": False, "remove_comments": True, "remove_pis": True}
+
+
+class UnsafeXml(PermanentError):
+    """The document declares a DTD or entities: refused, never expanded."""
+
+
+class MalformedXml(TransientError):
+    """The document is not well-formed XML (often a cut-off answer): worth another try."""
+
+
+def parse(content: bytes, *, what: str) -> etree._Element:
+    """The root element of `content`; raises UnsafeXml or MalformedXml naming `what`."""
+    if b"<!DOCTYPE" in content[:4096].upper() or b"<!ENTITY" in content.upper():
+        raise UnsafeXml(f"{what}: refused, the document declares a DTD or entities (XXE / entity expansion)",
+                        code="unsafe-xml")
+    try:
+        root = etree.fromstring(content, etree.XMLParser(**_PARSER_OPTIONS))
+    except etree.XMLSyntaxError as error:
+        raise MalformedXml(f"{what}: not well-formed XML: {error}", code="malformed-xml") from None
+    if root.getroottree().docinfo.doctype:
+        raise UnsafeXml(f"{what}: refused, the document declares a DTD", code="unsafe-xml")
+    return root
