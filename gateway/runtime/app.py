@@ -70,6 +70,7 @@ class Gateway:
         self.running = Running()
         self.broker: KafkaBroker | None = None
         self.embedded: EmbeddedBroker | None = None
+        self.simulator_host: SimulatorHost | None = None
         self._stack = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
 
@@ -112,7 +113,7 @@ class Gateway:
 
         simulators = None
         if self.plan.run_simulators and settings.simulators.enabled:
-            simulators = SimulatorHost(build_simulators(settings), settings.simulators.host)
+            simulators = self.simulator_host = SimulatorHost(build_simulators(settings), settings.simulators.host)
             await simulators.start()
             self._stack.push_async_callback(simulators.stop)
             self.running.simulators = simulators.urls()

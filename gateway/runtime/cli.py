@@ -18,6 +18,7 @@ from rich.table import Table
 
 from gateway.audit.message_log import export as export_message_log
 from gateway.audit.message_log import verify as verify_message_log
+from gateway.connectors.ministry import cli as soap_cli
 from gateway.mappings import cli as mapping_cli
 from gateway.runtime.app import Gateway, Plan, Running
 from gateway.runtime.config import (
@@ -45,6 +46,7 @@ app.add_typer(dlq_app, name="dlq")
 audit_app = typer.Typer(help="The message log (audit), read straight from the database.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(mapping_cli.app, name="mapping")
+app.add_typer(soap_cli.app, name="soap")
 portal_app = typer.Typer(help="The National Public Service Portal (Cổng DVCQG).", no_args_is_help=True)
 app.add_typer(portal_app, name="national-portal")
 

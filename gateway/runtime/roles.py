@@ -53,6 +53,7 @@ class Role:
     install: Callable[[KafkaBroker, RoleContext], None]
     topics: tuple[Topic, ...] = ()  # topics of its own (a retry topic), created at start-up
     topics_for: Callable[[Settings], tuple[Topic, ...]] | None = None  # ... when configuration decides them
+    takes_every_dossier: bool = True  # False: only some (a ministry takes its procedures); `demo` waits for the others
 
     def own_topics(self, settings: Settings) -> tuple[Topic, ...]:
         return self.topics + (self.topics_for(settings) if self.topics_for else ())

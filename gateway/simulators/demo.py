@@ -64,7 +64,7 @@ async def _drive(url: str, count: int, timeout_s: float, seed: int | None, conso
 
             await asyncio.gather(*(submit(number) for number in range(1, count + 1)))
 
-            consumers = sorted(all_roles())
+            consumers = sorted(name for name, role in all_roles().items() if role.takes_every_dossier)
             settle = progress.add_task(f"waiting for {', '.join(consumers)}", total=outcomes["accepted"] * len(consumers))
             deadline = time.monotonic() + timeout_s
             while True:

@@ -169,4 +169,5 @@ ROLE = Role(
     description="ministry services over SOAP (partners with connector: soap): sends dossiers, polls their status",
     install=install,
     topics_for=own_topics,
+    takes_every_dossier=False,
 )

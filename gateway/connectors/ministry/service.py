@@ -146,6 +146,13 @@ class MinistryService:
                                     code=fault.code, actor=fault.actor, detail=fault.detail,
                                     subcodes=fault.subcodes) from None
         except zeep_errors.TransportError as error:
+            content = error.content or b""
+            if b"<!DOCTYPE" in content.upper() or b"<!ENTITY" in content.upper():
+                raise UnsafeXml(f"{self.name} {operation}: answer refused, it declares a DTD or entities "
+                                "(XXE / entity expansion)", code="unsafe-xml") from None
+            if error.status_code < 400:  # zeep's way of saying the answer did not parse
+                raise MalformedXml(f"{self.name} {operation}: the answer is not well-formed XML: "
+                                   f"{content[:200]!r}", code="malformed-xml") from None
             raise httpx.HTTPStatusError(
                 f"{self.name} {operation}: HTTP {error.status_code}: {str(error.content or b'')[:200]}",
                 request=httpx.Request("POST", "ministry"),
