@@ -1,14 +1,16 @@
 """Events/s through consume -> partner call -> commit (the shared outbound flow) beside raw
 aiokafka on the same broker, measured in the same run.
 
-    .venv/bin/python -m bench.outbound [--events N] [--database URL] [--connector webhook|national_portal]
+    .venv/bin/python -m bench.outbound [--events N] [--database URL] [--connector webhook|national_portal|civil_status_birth]
 
 A `gateway worker --connectors NAME` process consumes N new-dossier events from the embedded
 broker and calls the partner's simulator (in this process) with everything the delivery
 guarantees cost: idempotency records, partner-call records, the message log. The webhook
 connector POSTs each event as it is; the national portal connector maps each dossier with its
 mapping spec, validates it against the portal's schema, logs in and pushes it (DongBoHoSoMC),
-records what it sent and publishes the outcome to onegate.updates. Baselines:
+records what it sent and publishes the outcome to onegate.updates. The civil_status_birth
+connector (a ministry service over SOAP, deploy/ministries.yaml) maps each dossier, checks it
+against the WSDL's XSD and calls TiepNhanHoSo with zeep. Baselines:
   - relay:          raw aiokafka consume -> produce of the same records (the issue's baseline);
   - relay + HTTP:   raw aiokafka consume -> httpx POST to the same receiver -> produce -> commit,
                     with no records kept (what the guarantees add is the difference).
@@ -23,16 +25,24 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from gateway.connectors.ministry.config import PROJECT_ROOT
+from gateway.connectors.ministry.simulator import SoapMinistrySimulator
 from gateway.connectors.national_portal.simulator import NationalPortalSimulator
 from gateway.connectors.webhook.simulator import WebhookReceiver
 from gateway.domain import DossierSubmitted
+from gateway.runtime.config import PartnerSettings
 from gateway.runtime.embedded_broker import EmbeddedBroker
+from gateway.simulators.framework import Simulator
 from gateway.simulators.onegate import OneGateSimulator
 from gateway.topics import DEAD_LETTERS, DOSSIER_EVENTS, ONEGATE_UPDATES, retry_topic_name
 
@@ -54,10 +64,28 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
     await producer.stop()
 
 
-# connector -> (its simulator, how many events the simulator has taken)
+@dataclass(frozen=True)
+class Partner:
+    simulator: Callable[[], Simulator]
+    taken: Callable[[Simulator], int]  # how many events the simulator has taken
+    role: str | None = None  # the worker's role, when it is not the connector's name
+    settings: dict = field(default_factory=dict)  # partners.NAME beside its endpoint
+    procedure: str | None = None  # dossiers of this procedure only (a ministry takes its own)
+
+
+def _ministry(name: str) -> Partner:
+    settings = yaml.safe_load((PROJECT_ROOT / "deploy/ministries.yaml").read_text())["partners"][name]
+    settings["options"]["polling"] = {"enabled": False}  # the submissions are measured, not the status polls
+    return Partner(simulator=lambda: SoapMinistrySimulator(name, PartnerSettings(**settings)),
+                   taken=lambda simulator: len(simulator.dossiers), role="ministry", settings=settings,
+                   procedure=settings["options"]["procedures"][0])
+
+
 PARTNERS = {
-    "webhook": (WebhookReceiver, lambda simulator: len(simulator.received)),
-    "national_portal": (NationalPortalSimulator, lambda simulator: len(simulator.dossiers)),
+    "webhook": Partner(WebhookReceiver, lambda simulator: len(simulator.received)),
+    "national_portal": Partner(NationalPortalSimulator, lambda simulator: len(simulator.dossiers),
+                               settings={"credentials": {"password": "BENCH_PASSWORD"}}),
+    "civil_status_birth": _ministry("civil_status_birth"),
 }
 
 
@@ -67,11 +95,12 @@ async def gateway_run(bootstrap: str, records, connector: str, partner, database
            # A schema of its own on PostgreSQL: ids and keys repeat from run to run.
            "GATEWAY_DATABASE_SCHEMA_NAME": f"bench_{uuid.uuid4().hex[:10]}" if database_url.startswith("postgres") else "",
            "GATEWAY_KAFKA_PARTITIONS": str(PARTITIONS), "GATEWAY_DATABASE_URL": database_url,
-           "GATEWAY_PARTNERS": json.dumps({connector: {"endpoint": partner.url, "credentials": {"password": "BENCH_PASSWORD"}}}),
+           "GATEWAY_PARTNERS": json.dumps({connector: {**PARTNERS[connector].settings, "endpoint": partner.url}}),
            "BENCH_PASSWORD": uuid.uuid4().hex, "GATEWAY_LOG_LEVEL": "WARNING"}
-    taken = PARTNERS[connector][1]
+    taken = PARTNERS[connector].taken
+    role = PARTNERS[connector].role or connector
     started = time.perf_counter()
-    worker = subprocess.Popen([sys.executable, *os.environ.get("BENCH_PROFILE", "").split(), "-m", "gateway", "worker", "--connectors", connector], cwd=workdir,
+    worker = subprocess.Popen([sys.executable, *os.environ.get("BENCH_PROFILE", "").split(), "-m", "gateway", "worker", "--connectors", role], cwd=PROJECT_ROOT,
                               env=env, stdout=(workdir / "worker.log").open("w"), stderr=subprocess.STDOUT)
     try:
         while taken(partner) < len(records):
@@ -115,10 +144,13 @@ async def relay_run(bootstrap: str, records, receiver_url: str | None) -> float:
 async def main(events: int, database_url: str, connector: str) -> None:
     simulator = OneGateSimulator(seed=11)
     records = []
+    procedure = PARTNERS[connector].procedure
     for number in range(1, events + 1):
         dossier = simulator.dossier(number)
+        if procedure:
+            dossier = dossier.model_copy(update={"procedure_code": procedure})
         records.append((dossier.code.encode(), DossierSubmitted(dossier=dossier).model_dump_json().encode()))
-    partner = PARTNERS[connector][0]()
+    partner = PARTNERS[connector].simulator()
     receiver = WebhookReceiver()  # the HTTP baseline's partner
     await partner.start()
     await receiver.start()

@@ -14,7 +14,7 @@ from faststream.kafka.publisher import DefaultPublisher as KafkaPublisher
 from prometheus_client import CollectorRegistry
 
 from gateway.audit.message_log import MessageLog
-from gateway.connectors.ministry.config import soap_partners
+from gateway.connectors.ministry.config import callback_partners
 from gateway.connectors.ministry.reports import StatusReports
 from gateway.ops.flow_counters import FlowCounters
 from gateway.reliability.breaker import Breakers
@@ -131,8 +131,7 @@ class Gateway:
         dossier_events = dossier_events_publisher(self.broker)
         # Publishers are declared before the broker starts: the callback endpoint's, when it serves one.
         ministry_reports = None
-        if self.plan.serve_http and any(partner.options.get("callback", {}).get("enabled")
-                                        for partner in soap_partners(settings).values()):
+        if self.plan.serve_http and callback_partners(settings):
             ministry_reports = StatusReports(self.broker, self.database, self.message_log, where="callback")
         try:
             await start_broker(self.broker)

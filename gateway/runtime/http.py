@@ -47,8 +47,7 @@ def build_http_app(
     retry_topics = {topic.name for topic in gateway_topics(context.settings) if topic.name.startswith(RETRY_TOPIC_PREFIX)}
     app.include_router(dead_letters_router(context.dead_letters, retry_topics))
     app.include_router(audit_router(database))
-    if ministry_reports is not None:
-        app.include_router(callback_router(context, ministry_reports))
+    app.include_router(callback_router(context, ministry_reports))
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

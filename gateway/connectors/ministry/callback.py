@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from zeep import exceptions as zeep_errors
 
-from gateway.connectors.ministry.config import soap_partners
+from gateway.connectors.ministry.config import callback_partners
 from gateway.connectors.ministry.reports import StatusReports, UnknownDossier
 from gateway.connectors.ministry.service import MinistryService
 from gateway.mappings.errors import MappingFailure, OutputInvalid
@@ -33,10 +33,11 @@ MAX_BODY_BYTES = 1_000_000
 SOAP_XML = "text/xml; charset=utf-8"
 
 
-def callback_router(context: RoleContext, reports: StatusReports) -> APIRouter:
+def callback_router(context: RoleContext, reports: StatusReports | None) -> APIRouter:
+    """`reports` None: no service takes callbacks in this process (every name answers 404)."""
     router = APIRouter(tags=["ministries"])
-    services = {name: MinistryService(name, settings) for name, settings in soap_partners(context.settings).items()
-                if settings.options.get("callback", {}).get("enabled")}
+    services = {} if reports is None else {
+        name: MinistryService(name, settings) for name, settings in callback_partners(context.settings).items()}
 
     @router.post("/api/v1/ministries/{name}/callback", summary="A ministry service reports a dossier's status",
                  response_class=Response,

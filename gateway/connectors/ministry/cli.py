@@ -67,7 +67,7 @@ def check(
         if show_xml:
             console.print(etree.tostring(envelope, pretty_print=True, encoding="unicode"))
     except (MappingFailure, OutputInvalid, ValueError) as error:
-        errors.print(f"[red]✗[/] {service.submit_op.name}: {error}")
+        errors.print(f"[red]✗[/] {_named(service.submit_op.name, error)}")
         failed = True
     for operation in used[1:]:
         try:
@@ -75,7 +75,7 @@ def check(
             service.contract.check_request(operation.name, values)
             console.print(f"[green]✓[/] {operation.name}: the request for {dossier.code} is accepted by the XSD")
         except (MappingFailure, OutputInvalid, ValueError) as error:
-            errors.print(f"[red]✗[/] {operation.name}: {error}")
+            errors.print(f"[red]✗[/] {_named(operation.name, error)}")
             failed = True
     failed |= not _sample_answers(service, dossier.code)
     if failed:
@@ -126,6 +126,11 @@ def _sample_answers(service: MinistryService, code: str) -> bool:
             errors.print(f"[red]✗[/] {operation.name} answer: {error}")
             ok = False
     return ok
+
+
+def _named(operation: str, error: Exception) -> str:
+    text = str(error)
+    return text if text.startswith(operation) else f"{operation}: {text}"
 
 
 def _fail(error: object) -> None:

@@ -148,6 +148,12 @@ def soap_partners(settings: Settings) -> dict[str, PartnerSettings]:
             if partner.connector == "soap" and partner.enabled}
 
 
+def callback_partners(settings: Settings) -> dict[str, PartnerSettings]:
+    """The SOAP partners that call the gateway back (read before their options are validated)."""
+    return {name: partner for name, partner in soap_partners(settings).items()
+            if (partner.options.get("callback") or {}).get("enabled")}
+
+
 def credential_or_fail(name: str, settings: PartnerSettings, credential: str) -> str:
     try:
         return settings.credential(credential)

@@ -91,6 +91,10 @@ class SoapMinistrySimulator(Simulator):
         self._numbers = itertools.count(1)
         self._prefix = "".join(word[0] for word in name.split("_") if word).upper()  # civil_status_birth: CSB
         self._callbacks: asyncio.Task | None = None
+        try:  # the ministry's password is set once, as at a real service
+            self._password: str | None = settings.credential("password")
+        except (KeyError, LookupError):
+            self._password = None  # then any password is taken
 
     # Serving
 
@@ -158,10 +162,7 @@ class SoapMinistrySimulator(Simulator):
         if token is None:
             return "xác thực thất bại: thiếu WS-Security UsernameToken (authentication required)"
         username, password = token.findtext(f"{{{WSSE}}}Username"), token.find(f"{{{WSSE}}}Password")
-        try:
-            expected = self.service.settings.credential("password")
-        except (KeyError, LookupError):
-            expected = None  # the simulator then takes any password
+        expected = self._password
         if username != security.username or password is None:
             return "xác thực thất bại: sai tên đăng nhập (wrong user)"
         if not security.digest and expected is not None and password.text != expected:
