@@ -5,6 +5,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
+# Ministry services' WSDLs and the example config: partners.NAME.options.wsdl is relative to /app.
+COPY contracts ./contracts
+COPY deploy ./deploy
 RUN pip install . && useradd --uid 10001 --no-create-home gateway
 USER 10001
 EXPOSE 8080

@@ -167,13 +167,13 @@ async def main(events: int, database_url: str, connector: str) -> None:
 
     print(f"{events} dossier events, {PARTITIONS} partitions, embedded broker, worker database "
           f"{database_url.split(':')[0]}; the partner saw {duplicates} duplicate(s)")
-    print(f"{'flow':58}{'events/s':>10}{'gateway / it':>14}")
+    print(f"{'flow':66}{'events/s':>10}{'gateway / it':>14}")
     ours_rate = events / ours
     for name, seconds in ((f"gateway: consume -> {connector} call -> commit (worker)", ours),
                           ("raw aiokafka: consume -> produce", relay),
                           ("raw aiokafka: consume -> HTTP POST -> produce", relay_http)):
         rate = events / seconds
-        print(f"{name:58}{rate:10.1f}{ours_rate / rate:14.2f}")
+        print(f"{name:66}{rate:10.1f}{ours_rate / rate:14.2f}")
     print("(the gateway figure includes the worker's start-up and its consumer-group join)")
 
 

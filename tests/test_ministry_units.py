@@ -131,6 +131,9 @@ async def test_ws_security_is_sent_and_checked_by_the_simulator(monkeypatch: pyt
             await impostor.status(dossier.code, None)
         assert classify(caught.value, partner.errors) is FailureKind.PERMANENT
         assert simulator.rejected and "wrong password" in simulator.rejected[-1]
+        # The simulator serves its WSDL and the XSD it imports, as a ministry's server would.
+        served = ServiceContract(f"{simulator.url}/?wsdl")
+        assert [operation.name for operation in served.operations()] == ["GuiHoSoLLTP", "TraCuuTienDo"]
     finally:
         await simulator.stop()
 

@@ -7,7 +7,7 @@ Scripts make it misbehave on purpose, per dossier or for any call (POST /_sim/sc
   ok, transient_fault, permanent_fault, refuse, malformed, xxe, billion_laughs, timeout, http_500
 Routes:
   POST /                     the service (SOAP 1.1)
-  GET  /?wsdl                the WSDL (its XSD imports as /?xsd=FILE)
+  GET  /?wsdl                the WSDL (the schemas it imports beside it: /NAME.xsd)
   GET  /_sim/dossiers        what it holds: receipt, submissions, current status
   POST /_sim/script          {"dossier_code": "X" or "*", "actions": ["transient_fault", "ok"]}
 """
@@ -100,11 +100,14 @@ class SoapMinistrySimulator(Simulator):
 
     def partner_routes(self, router: APIRouter) -> None:
         @router.get("/")
-        async def wsdl(request: Request) -> Response:
-            location = Path(self.service.contract.location)
-            wanted = request.query_params.get("xsd")
-            path = location.parent / Path(wanted).name if wanted else location
-            if not path.is_file():
+        async def wsdl() -> Response:
+            return Response(Path(self.service.contract.location).read_bytes(), media_type=SOAP_XML)
+
+        @router.get("/{name}")
+        async def schema(name: str) -> Response:
+            """The files the WSDL imports by relative name (Service.xsd), and nothing else."""
+            path = Path(self.service.contract.location).parent / Path(name).name
+            if path.suffix not in (".xsd", ".wsdl") or not path.is_file():
                 return Response(status_code=404)
             return Response(path.read_bytes(), media_type=SOAP_XML)
 
