@@ -1,6 +1,7 @@
 """The ministry connector's parts: safe XML, fault classification, configuration errors, the
 WSDL contract's XSD checks, WS-Security against the simulator, and `gateway soap check`."""
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -132,7 +133,7 @@ async def test_ws_security_is_sent_and_checked_by_the_simulator(monkeypatch: pyt
         assert classify(caught.value, partner.errors) is FailureKind.PERMANENT
         assert simulator.rejected and "wrong password" in simulator.rejected[-1]
         # The simulator serves its WSDL and the XSD it imports, as a ministry's server would.
-        served = ServiceContract(f"{simulator.url}/?wsdl")
+        served = await asyncio.to_thread(ServiceContract, f"{simulator.url}/?wsdl")  # loading blocks: not on the loop
         assert [operation.name for operation in served.operations()] == ["GuiHoSoLLTP", "TraCuuTienDo"]
     finally:
         await simulator.stop()

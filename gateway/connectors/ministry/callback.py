@@ -96,7 +96,7 @@ def _envelope(body: str) -> bytes:
 
 def _token(service: MinistryService) -> str | None:
     try:
-        return service.settings.credential(service.options.callback.token_credential)
+        return service.settings.credential(service.options.callback.bearer_credential)
     except (KeyError, LookupError):
         return None  # no token configured: nobody can call back
 

@@ -62,7 +62,7 @@ class Polling(Options):
 class Callback(Options):
     enabled: bool = Field(default=False, description="Accept status callbacks at POST /api/v1/ministries/NAME/callback "
                                                      "(a SOAP envelope whose body is the status operation's output)")
-    token_credential: str = Field(default="callback_token", description="Credential holding the bearer token the "
+    bearer_credential: str = Field(default="callback_token", description="Credential holding the bearer token the "
                                   "ministry sends (Authorization: Bearer); without one, callbacks are refused")
 
 

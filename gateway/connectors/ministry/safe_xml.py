@@ -10,10 +10,11 @@ from zeep.settings import Settings as ZeepSettings
 
 from gateway.reliability.errors import PermanentError, TransientError
 
-# zeep parses every WSDL, XSD and response with these: DTDs, entities and external
-# references are refused (zeep raises DTDForbidden, EntitiesForbidden, ...).
-ZEEP_SETTINGS = ZeepSettings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=True,
-                             xml_huge_tree=False)
+def zeep_settings(*, schemas_from_urls: bool = False) -> ZeepSettings:
+    """What zeep parses every WSDL, XSD and answer with: DTDs and entities refused (zeep raises
+    DTDForbidden, EntitiesForbidden); imports from URLs only for a WSDL that came from a URL."""
+    return ZeepSettings(strict=True, forbid_dtd=True, forbid_entities=True, forbid_external=not schemas_from_urls,
+                        xml_huge_tree=False)
 
 _PARSER_OPTIONS = {"resolve_entities": False, "no_network": True, "load_dtd": False, "dtd_validation": False,
                    "huge_tree": False, "remove_comments": True, "remove_pis": True}

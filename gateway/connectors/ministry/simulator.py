@@ -240,14 +240,14 @@ class SoapMinistrySimulator(Simulator):
 
     async def _call_back_forever(self) -> None:
         status_op = self.service.status_op
-        token_credential = self.service.options.callback.token_credential
+        bearer_credential = self.service.options.callback.bearer_credential
         async with httpx.AsyncClient(timeout=10) as client:
             while True:
                 await asyncio.sleep(min(self.play.step_s / 2, 1.0))
                 if self.gateway_url is None or status_op is None:
                     continue
                 try:
-                    token = self.service.settings.credential(token_credential)
+                    token = self.service.settings.credential(bearer_credential)
                 except (KeyError, LookupError):
                     token = ""
                 url = f"{self.gateway_url}/api/v1/ministries/{self.name}/callback"

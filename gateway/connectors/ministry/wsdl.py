@@ -19,7 +19,7 @@ from zeep.helpers import serialize_object
 from zeep.proxy import AsyncServiceProxy, ServiceProxy
 from zeep.transports import AsyncTransport, Transport
 
-from gateway.connectors.ministry.safe_xml import ZEEP_SETTINGS, UnsafeXml, parse
+from gateway.connectors.ministry.safe_xml import UnsafeXml, parse, zeep_settings
 
 XSD = "http://www.w3.org/2001/XMLSchema"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
@@ -56,8 +56,10 @@ class ServiceContract:
         """With an AsyncTransport the contract can also call the service (`proxy`)."""
         self.location = location
         client_class = zeep.AsyncClient if isinstance(transport, AsyncTransport) else zeep.Client
+        # A local WSDL never reaches the network; one given by URL may import its schemas from URLs.
+        settings = zeep_settings(schemas_from_urls="://" in location)
         try:
-            self.client = client_class(location, settings=ZEEP_SETTINGS, transport=transport or Transport(), wsse=wsse)
+            self.client = client_class(location, settings=settings, transport=transport or Transport(), wsse=wsse)
         except (OSError, etree.XMLSyntaxError, zeep.exceptions.Error, httpx.HTTPError) as error:
             raise ContractError(f"cannot load WSDL {location}: {type(error).__name__}: {error}") from None
         self.binding, self.address = self._port(service, port)
