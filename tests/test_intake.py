@@ -51,8 +51,12 @@ async def test_invalid_event_names_every_field_and_publishes_nothing(start_gatew
         unknown_kind = await client.post("/api/v1/dossiers/events", json={"kind": "archived"})
         bad_key = await client.post("/api/v1/dossiers/events", json=submitted_event(),
                                     headers={"Idempotency-Key": "spaces are not allowed"})
+        forged = await client.post("/api/v1/dossiers/events", json={"kind": "status_changed", "status_change": {
+            "dossier_code": "000.00.15.H12-261122-0001", "sequence": 1, "status": 9,
+            "changed_at": "2026-11-23T08:00:00+07:00", "reported_by": "civil_status_birth"}})
         flows = (await client.get("/api/v1/flows")).json()
 
+    assert forged.status_code == 422 and "reported_by" in forged.text  # only the gateway numbers ministry reports
     assert invalid.status_code == 422
     fields = {problem["field"] for problem in invalid.json()["errors"]}
     assert {"body.submitted.dossier.code", "body.submitted.dossier.procedure_code",
@@ -61,7 +65,7 @@ async def test_invalid_event_names_every_field_and_publishes_nothing(start_gatew
     assert unknown_kind.status_code == 422 and "kind" in unknown_kind.text
     assert bad_key.status_code == 422 and "idempotency-key" in bad_key.text
     assert await topic_size(gateway.running.kafka_bootstrap, DOSSIER_EVENTS.name) == 0
-    assert flows["intake"]["rejected"] == 4
+    assert flows["intake"]["rejected"] == 5
 
 
 async def test_kafka_down_answers_503_and_accepts_nothing(start_gateway: StartGateway) -> None:

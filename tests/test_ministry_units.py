@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import yaml
 from zeep import exceptions as zeep_errors
@@ -16,7 +18,10 @@ from gateway.connectors.ministry.simulator import BILLION_LAUGHS, XXE, SoapMinis
 from gateway.connectors.ministry.wsdl import MessageInvalid, ServiceContract
 from gateway.mappings.spec import load_spec
 from gateway.reliability.errors import FailureKind, classify
-from gateway.runtime.config import ErrorRules, InvalidSettings, PartnerSettings
+from gateway.runtime.app import Plan
+from gateway.runtime.config import DatabaseSettings, ErrorRules, InvalidSettings, PartnerSettings
+from gateway.runtime.roles import select_roles
+from gateway.store import Database, partner_dossiers
 
 from .conftest import REPO, sample_dossier
 
@@ -163,3 +168,50 @@ def test_soap_check_lists_operations_and_validates_a_sample_offline(tmp_path) ->
     assert result.returncode == 0 and "TiepNhanHoSo" in result.stdout and "LayKetQua" in result.stdout
     result = _soap_check("land_registry", "--config", "tests/contracts/driving_licence/partner.yaml")
     assert result.returncode == 2 and "not a ministry service over SOAP" in result.stderr
+
+
+def test_a_utf16_entity_bomb_is_refused_too() -> None:
+    with pytest.raises(UnsafeXml):
+        parse(b"\xff\xfe" + BILLION_LAUGHS.decode().encode("utf-16-le"), what="callback")
+
+
+@pytest.mark.parametrize(("name", "expected"), [("land-registry", "lower-case letters"),
+                                                ("national_portal", "built-in connector")])
+def test_a_service_name_must_fit_topics_and_not_shadow_a_connector(name: str, expected: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    with pytest.raises(InvalidSettings, match=expected):
+        MinistryService(name, PartnerSettings(**example("civil_status_birth")))
+
+
+async def test_polling_rounds_share_out_and_walk_through_the_open_dossiers(database_settings: DatabaseSettings) -> None:
+    database = Database(database_settings)
+    await database.start()
+    try:
+        async with database.transaction() as session:
+            for number, status in enumerate([1, 2, 4, 4, 9, 3]):
+                await partner_dossiers.record_sent(session, "civil_status_birth", f"HS-{number}", status=status,
+                                                   sequence=0)
+        now = datetime.now(UTC)
+
+        async def claim(at: datetime) -> list[str]:
+            async with database.transaction() as session:
+                rows = await partner_dossiers.claim_for_polling(session, "civil_status_birth", [3, 9], 2,
+                                                                not_asked_since=at - timedelta(seconds=60), now=at)
+                return sorted(row.dossier_code for row in rows)
+
+        first, second = await asyncio.gather(claim(now), claim(now))  # two workers at once
+        assert len(first) == len(second) == 2 and not set(first) & set(second)
+        assert await claim(now) == []  # every open dossier was asked this minute; processed and refused never
+        later = now + timedelta(minutes=2)
+        assert len(await claim(later)) == 2 and len(await claim(later)) == 2 and await claim(later) == []
+    finally:
+        await database.close()
+
+
+async def test_callbacks_without_a_token_stop_start_up(start_gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("GPLX_CALLBACK_TOKEN", "")  # set but empty: nobody could call back safely
+    partner = yaml.safe_load((REPO / "tests/contracts/driving_licence/partner.yaml").read_text())["partners"]
+    with pytest.raises(InvalidSettings, match="callback token"):
+        await start_gateway(Plan(roles=select_roles(["ministry"])), partners=partner)

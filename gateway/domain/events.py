@@ -57,8 +57,8 @@ class DossierEvent(RootModel[Annotated[DossierSubmitted | DossierStatusChanged, 
         if isinstance(inner, DossierSubmitted):
             return f"{inner.dossier_code}:submitted"
         change = inner.status_change
-        if change.reported_by:
-            return f"{inner.dossier_code}:{change.reported_by}:status:{change.sequence}"
+        if change.reported_by:  # numbered by the gateway as reports come; the status tells two apart after a crash
+            return f"{inner.dossier_code}:{change.reported_by}:status:{change.sequence}:{int(change.status)}"
         return f"{inner.dossier_code}:status:{change.sequence}"
 
 

@@ -105,6 +105,13 @@ def _datetime(argument: Any, tables: Mapping[str, CodeTable]) -> Transform:
     return transform
 
 
+def aware_datetime(value: Any, timezone: str = DEFAULT_TIMEZONE) -> datetime:
+    """A date, time or ISO text as an aware datetime; without a zone it is local time of `timezone`
+    (partners in Vietnam write local time). Raises ValueNotMappable."""
+    moment = _as_datetime(value)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=_zone(timezone))
+
+
 def _as_datetime(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value

@@ -68,9 +68,7 @@ async def _apply(session: AsyncSession, event: DossierSubmitted | DossierStatusC
         row |= {"procedure_code": event.dossier.procedure_code, "agency_code": event.dossier.agency_code,
                 "status": int(event.dossier.status), "status_sequence": 0}
     else:
-        reported = event.status_change.reported_by is not None
-        # A partner's report has its own numbering: it counts as the newest step when it comes.
-        row |= {"status": int(event.status_change.status), "status_sequence": 0 if reported else event.status_change.sequence}
+        row |= {"status": int(event.status_change.status), "status_sequence": event.status_change.sequence}
     statement = insert_for(session, table).values(**row)
     proposed = statement.excluded
     changes = {"events_seen": current.events_seen + 1, "last_event_at": proposed.last_event_at}
@@ -82,7 +80,9 @@ async def _apply(session: AsyncSession, event: DossierSubmitted | DossierStatusC
             "status": case((current.status_sequence == 0, proposed.status), else_=current.status),
         }
     elif event.status_change.reported_by is not None:
-        changes |= {"status": proposed.status}
+        # A ministry's report is numbered apart and is not the one-stop system's status: the ledger
+        # keeps the one-stop system's own (the report is counted, and traced in the message log).
+        pass
     else:
         # Status changes may arrive late; the highest sequence wins.
         newer = proposed.status_sequence >= current.status_sequence

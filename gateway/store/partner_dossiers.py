@@ -4,7 +4,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, select, true
+from sqlalchemy import case, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.store.tables import PartnerDossier
@@ -53,9 +53,22 @@ def _json(record: dict[str, Any] | None) -> str | None:
     return None if record is None else json.dumps(record, ensure_ascii=False, separators=(",", ":"))
 
 
-async def open_for(session: AsyncSession, partner: str, final_statuses: list[int], limit: int) -> list[PartnerDossier]:
-    """The partner's dossiers not yet in a final status, least recently updated first (to poll)."""
+async def claim_for_polling(session: AsyncSession, partner: str, final_statuses: list[int], limit: int,
+                            not_asked_since: datetime, now: datetime) -> list[PartnerDossier]:
+    """The partner's open dossiers (not in a final status) not asked since `not_asked_since`, least
+    recently asked first, marked asked `now`. Rows another worker is claiming are skipped
+    (PostgreSQL), so two workers never ask the same dossier in one round."""
     query = (select(PartnerDossier)
-             .where(PartnerDossier.partner == partner, PartnerDossier.status.not_in(final_statuses))
-             .order_by(PartnerDossier.updated_at).limit(limit))
-    return list((await session.scalars(query)).all())
+             .where(PartnerDossier.partner == partner, PartnerDossier.status.not_in(final_statuses),
+                    or_(PartnerDossier.polled_at.is_(None), PartnerDossier.polled_at <= not_asked_since))
+             .order_by(PartnerDossier.polled_at.is_not(None), PartnerDossier.polled_at)
+             .limit(limit).with_for_update(skip_locked=True))
+    rows = list((await session.scalars(query)).all())
+    for row in rows:
+        row.polled_at = now
+    return rows
+
+
+async def find_for_update(session: AsyncSession, partner: str, dossier_code: str) -> PartnerDossier | None:
+    """The row, locked until the transaction ends (PostgreSQL; SQLite serialises writers anyway)."""
+    return await session.get(PartnerDossier, (partner, dossier_code), with_for_update=True, populate_existing=True)

@@ -151,5 +151,6 @@ class PartnerDossier(Base):
     status_sequence: Mapped[int] = mapped_column(Integer, default=0)
     reference: Mapped[str | None] = mapped_column(String(200))
     sent_dossier: Mapped[str | None] = mapped_column(Text)  # JSON of the last dossier record sent
-    sent_step: Mapped[str | None] = mapped_column(Text)  # JSON of the last progress record sent
+    sent_step: Mapped[str | None] = mapped_column(Text)  # JSON of the last progress record sent (a ministry: report taken)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    polled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last asked (status polling)

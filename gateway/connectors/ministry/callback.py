@@ -24,6 +24,7 @@ from gateway.connectors.ministry.reports import StatusReports, UnknownDossier
 from gateway.connectors.ministry.service import MinistryService
 from gateway.mappings.errors import MappingFailure, OutputInvalid
 from gateway.reliability.errors import PartnerError
+from gateway.runtime.config import InvalidSettings
 from gateway.runtime.roles import RoleContext
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ def callback_router(context: RoleContext, reports: StatusReports | None) -> APIR
     router = APIRouter(tags=["ministries"])
     services = {} if reports is None else {
         name: MinistryService(name, settings) for name, settings in callback_partners(context.settings).items()}
+    for name, service in services.items():
+        if not _token(service):
+            raise InvalidSettings([f"partners.{name}.credentials.{service.options.callback.bearer_credential} must "
+                                   "name an environment variable holding the callback token (set, not empty)"])
 
     @router.post("/api/v1/ministries/{name}/callback", summary="A ministry service reports a dossier's status",
                  response_class=Response,
@@ -45,7 +50,8 @@ def callback_router(context: RoleContext, reports: StatusReports | None) -> APIR
                             400: {"description": "SOAP Fault (Client): unsafe, malformed or invalid XML"},
                             401: {"description": "SOAP Fault (Client): missing or wrong bearer token"},
                             404: {"description": "SOAP Fault (Client): no such service, or callbacks are off"},
-                            503: {"description": "SOAP Fault (Server): Kafka or the database failed; send again"}})
+                            503: {"description": "SOAP Fault (Server): the dossier is not known yet, or Kafka or "
+                                                 "the database failed; send again later"}})
     async def ministry_callback(name: str, request: Request) -> Response:
         service = services.get(name)
         if service is None:
@@ -54,6 +60,9 @@ def callback_router(context: RoleContext, reports: StatusReports | None) -> APIR
         offered = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if expected is None or not hmac.compare_digest(offered.encode(), expected.encode()):
             return fault(401, "Client", "missing or wrong bearer token")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return fault(413, "Client", f"the body is larger than {MAX_BODY_BYTES} bytes")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return fault(413, "Client", f"the body is larger than {MAX_BODY_BYTES} bytes")
@@ -66,10 +75,13 @@ def callback_router(context: RoleContext, reports: StatusReports | None) -> APIR
             if not report.get("ok"):
                 raise ValueError(f"the callback reports an error: {report.get('reason')}")
             accepted = await reports.accept(name, service.title, report, dossier_code=code, channel="callback")
+        except UnknownDossier as error:
+            # Perhaps the ministry answers faster than the gateway noted the submission: send again later.
+            await _log(context, name, message_id, body, f"not yet known: {error}")
+            return fault(503, "Server", str(error))
         except (PartnerError, MappingFailure, OutputInvalid, ValueError, zeep_errors.Error) as error:
             await _log(context, name, message_id, body, f"refused: {error}")
-            status = 404 if isinstance(error, UnknownDossier) else 400
-            return fault(status, "Client", str(error))
+            return fault(400, "Client", str(error))
         except Exception as error:  # Kafka or the database: nothing was noted, the ministry sends again
             log.exception("%s: callback could not be recorded", name)
             return fault(503, "Server", f"the gateway could not record the callback now ({type(error).__name__}); "
@@ -96,9 +108,9 @@ def _envelope(body: str) -> bytes:
 
 def _token(service: MinistryService) -> str | None:
     try:
-        return service.settings.credential(service.options.callback.bearer_credential)
+        return service.settings.credential(service.options.callback.bearer_credential) or None
     except (KeyError, LookupError):
-        return None  # no token configured: nobody can call back
+        return None
 
 
 async def _log(context: RoleContext, name: str, message_id: str, body: bytes, outcome: str) -> None:

@@ -5,7 +5,7 @@ topic, breaker and consumer group), and its open dossiers are polled for their s
 import asyncio
 import functools
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from faststream.kafka import KafkaBroker
 
@@ -17,10 +17,10 @@ from gateway.domain.events import DossierEvent
 from gateway.reliability.breaker import BreakerOpen
 from gateway.reliability.errors import FailureKind, classify
 from gateway.reliability.outbound import Outcome, PartnerFlow, install_partner_flow
-from gateway.runtime.config import Settings
+from gateway.runtime.config import InvalidSettings, Settings
 from gateway.runtime.messaging import Delivery
 from gateway.runtime.onegate_updates import OneGateUpdates
-from gateway.runtime.roles import Role, RoleContext
+from gateway.runtime.roles import Role, RoleContext, UnknownRole
 from gateway.store import partner_dossiers
 from gateway.topics import DOSSIER_EVENTS, Topic, retry_topic
 
@@ -37,8 +37,9 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
     updates = OneGateUpdates(broker, context.message_log, role=NAME,
                              description="Outcome of each dossier sent to a ministry service (kind synced or refused).")
     for name, settings in partners.items():
-        # Loaded now: a bad WSDL, spec or option stops start-up, not each message.
+        # Loaded now: a bad WSDL, spec, option or a missing endpoint stops start-up, not each message.
         service = MinistryService(name, settings, calls=True)
+        _connect(context, service)
         _install_service(broker, context, service, updates)
         polling = service.options.polling
         if polling.enabled and service.status_op is not None:
@@ -50,7 +51,6 @@ def _install_service(broker: KafkaBroker, context: RoleContext, service: Ministr
     name, procedures = service.name, frozenset(service.options.procedures)
 
     async def call(event: DossierEvent, delivery: Delivery) -> str:
-        _connect(context, service)
         dossier = event.root.dossier
         sent, reply = await service.submit(dossier)
         receipt = reply.get("receipt_number")
@@ -63,7 +63,6 @@ def _install_service(broker: KafkaBroker, context: RoleContext, service: Ministr
         # An earlier submit may have reached the ministry before its worker died: ask.
         if service.status_op is None:
             return False
-        _connect(context, service)
         code = key.rpartition(":")[0]
         try:
             report = await service.status(code, None)
@@ -71,8 +70,8 @@ def _install_service(broker: KafkaBroker, context: RoleContext, service: Ministr
             if classify(error, service.settings.errors) is FailureKind.TRANSIENT:
                 raise
             return False  # the ministry does not know it
-        if not report.get("ok"):
-            return False
+        if not report.get("ok") or report.get("status") is None:
+            return False  # an answer without a status does not prove the ministry has the dossier
         async with context.database.transaction() as session:
             await partner_dossiers.record_sent(session, name, code, status=report.get("status") or 1, sequence=0,
                                                reference=report.get("receipt_number"))
@@ -102,9 +101,11 @@ def _install_service(broker: KafkaBroker, context: RoleContext, service: Ministr
 
 
 def _connect(context: RoleContext, service: MinistryService) -> None:
-    """Aim the service at its endpoint on first use: the simulator's may start after install."""
     if not service.connected:
-        service.connect(context.endpoint(service.name))
+        try:
+            service.connect(context.endpoint(service.name))
+        except UnknownRole as error:
+            raise InvalidSettings([str(error)]) from None
 
 
 async def _poll_forever(context: RoleContext, service: MinistryService, reports: StatusReports) -> None:
@@ -122,11 +123,14 @@ async def _poll_forever(context: RoleContext, service: MinistryService, reports:
 
 async def poll_once(context: RoleContext, service: MinistryService, reports: StatusReports) -> dict[str, int]:
     """Ask the status of each open dossier of the service; returns what happened, by outcome."""
-    _connect(context, service)
     polling = service.options.polling
+    now = datetime.now(UTC)
     async with context.database.transaction() as session:
-        open_dossiers = await partner_dossiers.open_for(session, service.name, [int(s) for s in polling.final_statuses],
-                                                        polling.batch)
+        # Claimed (polled_at = now): another worker's round skips them, and the next round starts
+        # with those asked longest ago, so a large backlog is walked through, not starved.
+        open_dossiers = await partner_dossiers.claim_for_polling(
+            session, service.name, [int(status) for status in polling.final_statuses], polling.batch,
+            not_asked_since=now - timedelta(seconds=polling.interval_s * 0.9), now=now)
     breaker = context.breakers.for_partner(service.name, service.settings.breaker)
     limit = asyncio.Semaphore(polling.concurrency)
     outcomes: dict[str, int] = {}
@@ -134,30 +138,41 @@ async def poll_once(context: RoleContext, service: MinistryService, reports: Sta
     async def ask(code: str, receipt: str | None) -> None:
         async with limit:
             try:
-                breaker.before_call()
-                report = await service.status(code, receipt)
-                breaker.succeeded()
-            except BreakerOpen:
-                outcome = "breaker-open"
-            except Exception as error:
-                if classify(error, service.settings.errors) is FailureKind.TRANSIENT:
-                    breaker.failed()
+                outcome = await _ask_one(service, reports, breaker, code, receipt)
+            except Exception as error:  # one dossier's trouble never ends the round for the others
+                if classify(error) is FailureKind.INFRASTRUCTURE:
+                    log.warning("%s: status of %s not recorded (%s); asked again next round", service.name, code, error)
                 else:
-                    breaker.succeeded()  # it answered
-                log.warning("%s: status of %s: %s", service.name, code, error)
+                    log.warning("%s: status report of %s refused: %s", service.name, code, error)
                 outcome = "error"
-            else:
-                if report.get("ok"):
-                    outcome = (await reports.accept(service.name, service.title, report, dossier_code=code,
-                                                    channel="poll")).outcome
-                else:
-                    log.warning("%s: status of %s: %s", service.name, code, report.get("reason"))
-                    outcome = "error"
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
             context.counters.add(service.name, f"poll_{outcome.replace('-', '_')}")
 
     await asyncio.gather(*(ask(row.dossier_code, row.reference) for row in open_dossiers))
     return outcomes
+
+
+async def _ask_one(service: MinistryService, reports: StatusReports, breaker, code: str, receipt: str | None) -> str:
+    try:
+        breaker.before_call()
+    except BreakerOpen:
+        return "breaker-open"
+    try:
+        report = await service.status(code, receipt)
+    except Exception as error:
+        if classify(error, service.settings.errors) is FailureKind.TRANSIENT:
+            breaker.failed()
+        else:
+            breaker.succeeded()  # it answered
+        log.warning("%s: status of %s: %s", service.name, code, error)
+        return "error"
+    breaker.succeeded()
+    if not report.get("ok"):
+        log.warning("%s: status of %s: %s", service.name, code, report.get("reason"))
+        return "error"
+    if service.awaits_result(report):
+        return "result-pending"  # processed, but its result is not ready: asked again next round
+    return (await reports.accept(service.name, service.title, report, dossier_code=code, channel="poll")).outcome
 
 
 def own_topics(settings: Settings) -> tuple[Topic, ...]:

@@ -28,14 +28,28 @@ class MalformedXml(TransientError):
     """The document is not well-formed XML (often a cut-off answer): worth another try."""
 
 
+def declares_dtd(content: bytes) -> bool:
+    """Whether the document declares a DTD or entities, in UTF-8 or (by its BOM) UTF-16/32."""
+    text = content
+    for bom, encoding in ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+                          (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if content.startswith(bom):
+            text = content.decode(encoding, errors="replace").encode()
+            break
+    upper = text.upper()
+    return b"<!DOCTYPE" in upper or b"<!ENTITY" in upper
+
+
 def parse(content: bytes, *, what: str) -> etree._Element:
     """The root element of `content`; raises UnsafeXml or MalformedXml naming `what`."""
-    if b"<!DOCTYPE" in content[:4096].upper() or b"<!ENTITY" in content.upper():
+    if declares_dtd(content):
         raise UnsafeXml(f"{what}: refused, the document declares a DTD or entities (XXE / entity expansion)",
                         code="unsafe-xml")
     try:
         root = etree.fromstring(content, etree.XMLParser(**_PARSER_OPTIONS))
     except etree.XMLSyntaxError as error:
+        if any(word in str(error).lower() for word in ("entity", "amplification", "dtd", "doctype")):
+            raise UnsafeXml(f"{what}: refused, entity expansion or a DTD ({error})", code="unsafe-xml") from None
         raise MalformedXml(f"{what}: not well-formed XML: {error}", code="malformed-xml") from None
     if root.getroottree().docinfo.doctype:
         raise UnsafeXml(f"{what}: refused, the document declares a DTD", code="unsafe-xml")

@@ -19,9 +19,9 @@ from zeep import exceptions as zeep_errors
 from zeep.wsse.username import UsernameToken
 
 from gateway.connectors.ministry.config import MinistryOptions, credential_or_fail, ministry_options
-from gateway.connectors.ministry.safe_xml import MalformedXml, UnsafeXml
+from gateway.connectors.ministry.safe_xml import MalformedXml, UnsafeXml, declares_dtd
 from gateway.connectors.ministry.wsdl import ContractError, ServiceContract, async_transport, plain
-from gateway.domain import Dossier
+from gateway.domain import Dossier, DossierStatus
 from gateway.mappings.errors import SpecProblems
 from gateway.mappings.spec import MappingSpec, load_spec, resolve_spec_folder
 from gateway.reliability.errors import PermanentError, TransientError
@@ -112,16 +112,24 @@ class MinistryService:
         return values, reply
 
     async def status(self, dossier_code: str, receipt_number: str | None) -> dict[str, Any]:
-        """The ministry's status report of the dossier (ok false: the ministry's error)."""
+        """The ministry's status report of the dossier (ok false: the ministry's error); once it is
+        processed, with the result fetched by the result operation when there is one."""
         report = await self._ask(self.status_op, dossier_code, receipt_number)
-        if report.get("ok") and self.result_op and report.get("status") == 9 and not report.get("result"):
+        if self.awaits_result(report):
             result = await self._ask(self.result_op, dossier_code, receipt_number)
             if result.get("ok") and result.get("result"):
                 report = {**report, "result": result["result"]}
         return report
 
+    def awaits_result(self, report: dict[str, Any]) -> bool:
+        """Processed, a result operation is configured, and the report has no result yet."""
+        return bool(report.get("ok") and self.result_op and report.get("status") == DossierStatus.PROCESSED
+                    and not report.get("result"))
+
     async def _ask(self, operation: OperationSpecs, dossier_code: str, receipt_number: str | None) -> dict[str, Any]:
         values = operation.request.map({"dossier_code": dossier_code, "receipt_number": receipt_number})
+        if self.options.validate_requests:
+            self.contract.check_request(operation.name, values)
         output = await self.call(operation.name, values)
         return operation.reply.map({"reply": output, "dossier_code": dossier_code})
 
@@ -147,7 +155,7 @@ class MinistryService:
                                     subcodes=fault.subcodes) from None
         except zeep_errors.TransportError as error:
             content = error.content or b""
-            if b"<!DOCTYPE" in content.upper() or b"<!ENTITY" in content.upper():
+            if declares_dtd(content):
                 raise UnsafeXml(f"{self.name} {operation}: answer refused, it declares a DTD or entities "
                                 "(XXE / entity expansion)", code="unsafe-xml") from None
             if error.status_code < 400:  # zeep's way of saying the answer did not parse
@@ -158,6 +166,7 @@ class MinistryService:
                 request=httpx.Request("POST", "ministry"),
                 response=httpx.Response(error.status_code)) from None
         except zeep_errors.ValidationError as error:
+            # Requests were checked against the XSD before sending: this is the answer.
             raise TransientError(f"{self.name} {operation}: the answer does not match the WSDL: {error}",
                                  code="invalid-answer") from None
         return plain(result)

@@ -19,7 +19,7 @@ from zeep.helpers import serialize_object
 from zeep.proxy import AsyncServiceProxy, ServiceProxy
 from zeep.transports import AsyncTransport, Transport
 
-from gateway.connectors.ministry.safe_xml import UnsafeXml, parse, zeep_settings
+from gateway.connectors.ministry.safe_xml import UnsafeXml, declares_dtd, parse, zeep_settings
 
 XSD = "http://www.w3.org/2001/XMLSchema"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
@@ -232,7 +232,7 @@ class _SchemaResolver(etree.Resolver):
         if url in self.inline:
             return self.resolve_string(self.inline[url], context, base_url=_as_url(self.location))
         content = _fetch(url)
-        if b"<!DOCTYPE" in content.upper() or b"<!ENTITY" in content.upper():
+        if declares_dtd(content):
             raise UnsafeXml(f"schema {url}: refused, it declares a DTD or entities", code="unsafe-xml")
         return self.resolve_string(content, context, base_url=url)
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from faststream.kafka.publisher import DefaultPublisher as KafkaPublisher
 from pydantic import BaseModel
 
-from gateway.domain.events import DossierEvent
+from gateway.domain.events import DossierEvent, DossierStatusChanged
 from gateway.ops.flow_counters import FlowCounters
 from gateway.audit.message_log import MessageLog
 from gateway.runtime.messaging import Published, publish
@@ -56,6 +56,12 @@ def intake_router(publisher: KafkaPublisher, counters: FlowCounters, message_log
         ] = None,
         traceparent: Annotated[str | None, Header(max_length=55)] = None,
     ) -> Accepted:
+        if isinstance(event.root, DossierStatusChanged) and event.root.status_change.reported_by is not None:
+            # Only the gateway numbers a ministry's reports; a forged one would hide the real report.
+            counters.add(FLOW, "rejected")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                                detail="status_change.reported_by is set by the gateway for ministry reports; "
+                                       "the one-stop system leaves it empty")
         try:
             published = await asyncio.wait_for(
                 publish(publisher, event.root, dossier_code=event.dossier_code, source_system=SOURCE,
