@@ -59,7 +59,7 @@ def intake_router(publisher: KafkaPublisher, counters: FlowCounters, message_log
         if isinstance(event.root, DossierStatusChanged) and event.root.status_change.reported_by is not None:
             # Only the gateway numbers a ministry's reports; a forged one would hide the real report.
             counters.add(FLOW, "rejected")
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 detail="status_change.reported_by is set by the gateway for ministry reports; "
                                        "the one-stop system leaves it empty")
         try:
