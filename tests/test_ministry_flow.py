@@ -12,8 +12,10 @@ import httpx
 import pytest
 import yaml
 
+from gateway.connectors.ministry.service import MinistryService
 from gateway.connectors.ministry.simulator import BILLION_LAUGHS, XXE, SoapMinistrySimulator
 from gateway.domain import DossierSubmitted, OneGateUpdate
+from gateway.reliability.partner_calls import CallState, PartnerCalls
 from gateway.runtime.app import Gateway, Plan
 from gateway.runtime.roles import select_roles
 from gateway.topics import DEAD_LETTERS, DOSSIER_EVENTS, ONEGATE_UPDATES
@@ -227,3 +229,28 @@ def test_the_third_service_is_only_configuration() -> None:
     assert not list(folder.rglob("*.py")), "the third service must need no Python"
     assert {path.suffix for path in folder.rglob("*") if path.is_file()} <= {".wsdl", ".yaml", ".csv"}
 
+
+
+async def test_a_submission_whose_answer_was_lost_is_not_sent_again(start_gateway: StartGateway,
+                                                                    secrets_in_env) -> None:
+    """The worker died after the ministry took the dossier and before the gateway noted it: the
+    redelivered event finds the call 'started', asks the ministry (status), and does not submit again."""
+    gateway = await start_ministries(start_gateway, step_s=3600)
+    sim = simulator(gateway, "civil_status_birth")
+    code = "000.00.15.H12-261123-CI900"
+    dossier = sample_dossier(code, procedure_code=SERVICES["civil_status_birth"][0])
+    taken = MinistryService("civil_status_birth", gateway.context.partner("civil_status_birth"), calls=True)
+    taken.connect(sim.url)
+    await taken.submit(dossier)  # what the dead worker managed to do
+    await PartnerCalls(gateway.database).mark("civil_status_birth", f"{code}:submitted", "lost", CallState.STARTED)
+    await submit(gateway, "civil_status_birth", 900)
+
+    async def told() -> bool:
+        return any(update.dossier_code == code and update.source == "civil_status_birth" and update.kind.value == "synced"
+                   for update in await updates_of(gateway))
+
+    await wait_for(told, what="the look-up's outcome")
+    assert sim.dossiers[code].submissions == 1 and sim.stats.duplicates_seen == 0
+    assert sim.received.count(("TiepNhanHoSo", code)) == 1 and ("TraCuuTrangThai", code) in sim.received
+    update = [u for u in await updates_of(gateway) if u.dossier_code == code and u.source == "civil_status_birth"][0]
+    assert "confirmed by look-up" in update.message
