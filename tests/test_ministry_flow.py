@@ -254,3 +254,22 @@ async def test_a_submission_whose_answer_was_lost_is_not_sent_again(start_gatewa
     assert sim.received.count(("TiepNhanHoSo", code)) == 1 and ("TraCuuTrangThai", code) in sim.received
     update = [u for u in await updates_of(gateway) if u.dossier_code == code and u.source == "civil_status_birth"][0]
     assert "confirmed by look-up" in update.message
+
+
+async def test_a_callback_of_a_processed_dossier_brings_its_result(start_gateway: StartGateway,
+                                                                   secrets_in_env) -> None:
+    partners = ministry_partners(step_s=1.0)
+    civil = partners["civil_status_birth"]
+    civil["credentials"] = {"callback_token": "GPLX_CALLBACK_TOKEN"}
+    civil["options"] |= {"polling": {"enabled": False}, "callback": {"enabled": True}}
+    civil["options"]["simulator"]["callback"] = True
+    gateway = await start_gateway(Plan(roles=select_roles(["ledger", "national_portal", "ministry"])),
+                                  partners={"civil_status_birth": civil}, kafka={"consumers_per_subscription": 1})
+    code = await submit(gateway, "civil_status_birth", 950)
+
+    async def result_told() -> bool:
+        return any(update.dossier_code == code and update.kind.value == "result" for update in await updates_of(gateway))
+
+    await wait_for(result_told, timeout_s=30, what="the result, fetched after the callback")
+    sim = simulator(gateway, "civil_status_birth")
+    assert ("LayKetQua", code) in sim.received and ("TraCuuTrangThai", code) not in sim.received  # never polled

@@ -38,11 +38,17 @@ def callback_router(context: RoleContext, reports: StatusReports | None) -> APIR
     """`reports` None: no service takes callbacks in this process (every name answers 404)."""
     router = APIRouter(tags=["ministries"])
     services = {} if reports is None else {
-        name: MinistryService(name, settings) for name, settings in callback_partners(context.settings).items()}
+        name: MinistryService(name, settings, calls=bool(settings.options.get("operations", {}).get("result")))
+        for name, settings in callback_partners(context.settings).items()}
     for name, service in services.items():
         if not _token(service):
             raise InvalidSettings([f"partners.{name}.credentials.{service.options.callback.bearer_credential} must "
                                    "name an environment variable holding the callback token (set, not empty)"])
+        if service.result_op is not None:  # a processed dossier's result is fetched, as polling does
+            try:
+                service.connect(context.endpoint(name))
+            except ValueError as error:
+                raise InvalidSettings([str(error)]) from None
 
     @router.post("/api/v1/ministries/{name}/callback", summary="A ministry service reports a dossier's status",
                  response_class=Response,
@@ -74,6 +80,7 @@ def callback_router(context: RoleContext, reports: StatusReports | None) -> APIR
                 raise ValueError("the callback names no dossier (the status reply spec maps no dossier_code)")
             if not report.get("ok"):
                 raise ValueError(f"the callback reports an error: {report.get('reason')}")
+            report = await _with_result(service, report, code)
             accepted = await reports.accept(name, service.title, report, dossier_code=code, channel="callback")
         except UnknownDossier as error:
             # Perhaps the ministry answers faster than the gateway noted the submission: send again later.
@@ -92,6 +99,15 @@ def callback_router(context: RoleContext, reports: StatusReports | None) -> APIR
                                   f"<gw:MoTa>{accepted.outcome}</gw:MoTa></gw:KetQuaNhan>"), media_type=SOAP_XML)
 
     return router
+
+
+async def _with_result(service: MinistryService, report: dict, code: str) -> dict:
+    """Fetch the result of a processed dossier; when that fails the status goes on without it."""
+    try:
+        return await service.with_result(report, code, report.get("receipt_number"))
+    except Exception as error:  # the status itself is good news the one-stop system should not wait for
+        log.warning("%s: result of %s not fetched: %s", service.name, code, error)
+        return report
 
 
 def fault(status: int, code: str, message: str) -> Response:

@@ -115,6 +115,10 @@ class MinistryService:
         """The ministry's status report of the dossier (ok false: the ministry's error); once it is
         processed, with the result fetched by the result operation when there is one."""
         report = await self._ask(self.status_op, dossier_code, receipt_number)
+        return await self.with_result(report, dossier_code, receipt_number)
+
+    async def with_result(self, report: dict[str, Any], dossier_code: str, receipt_number: str | None) -> dict[str, Any]:
+        """The report with its result document fetched, when it is processed and has none yet."""
         if self.awaits_result(report):
             result = await self._ask(self.result_op, dossier_code, receipt_number)
             if result.get("ok") and result.get("result"):
