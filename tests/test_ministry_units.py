@@ -8,6 +8,7 @@ import sys
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 import yaml
 from zeep import exceptions as zeep_errors
@@ -137,6 +138,11 @@ async def test_ws_security_is_sent_and_checked_by_the_simulator(monkeypatch: pyt
             await impostor.status(dossier.code, None)
         assert classify(caught.value, partner.errors) is FailureKind.PERMANENT
         assert simulator.rejected and "wrong password" in simulator.rejected[-1]
+        async with httpx.AsyncClient(base_url=simulator.url) as client:
+            unknown = await client.post("/_sim/script", json={"actions": ["explode"]})
+            queued = await client.post("/_sim/script", json={"dossier_code": "X-1", "actions": ["refuse", "ok"]})
+        assert unknown.status_code == 422 and "explode" in unknown.text
+        assert queued.json() == {"queued": 2} and list(simulator.scripts.queues["X-1"]) == ["refuse", "ok"]
         # The simulator serves its WSDL and the XSD it imports, as a ministry's server would.
         served = await asyncio.to_thread(ServiceContract, f"{simulator.url}/?wsdl")  # loading blocks: not on the loop
         assert [operation.name for operation in served.operations()] == ["GuiHoSoLLTP", "TraCuuTienDo"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import jmespath
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import Response
 
 from gateway.connectors.ministry.callback import fault
@@ -125,7 +125,7 @@ class SoapMinistrySimulator(Simulator):
             actions = [str(action) for action in body.get("actions", [])]
             unknown = sorted(set(actions) - ACTIONS)
             if unknown:
-                return {"error": f"unknown actions {unknown}; known: {sorted(ACTIONS)}"}
+                raise HTTPException(422, detail=f"unknown actions {unknown}; known: {sorted(ACTIONS)}")
             self.scripts.queues[str(body.get("dossier_code") or "*")].extend(actions)
             return {"queued": len(actions)}
 
