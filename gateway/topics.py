@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from gateway.domain import DossierEvent, OneGateUpdate
+from gateway.domain import DossierEvent, OneGateUpdate, PaymentEvent
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,15 @@ ONEGATE_UPDATES = Topic(
     ),
 )
 
+PAYMENTS = Topic(
+    name="onegate.payments",
+    body=PaymentEvent,
+    description=(
+        "Fee payments for the one-stop system: where to pay (requested), paid, receipt (biên lai), "
+        "failed, refused. Each kind once per payment reference; the one-stop system advances the dossier on paid."
+    ),
+)
+
 DEAD_LETTERS = Topic(
     name="gateway.dead-letters",
     body=DossierEvent,
@@ -46,7 +55,7 @@ DEAD_LETTERS = Topic(
     ),
 )
 
-ALL_TOPICS: tuple[Topic, ...] = (DOSSIER_EVENTS, ONEGATE_UPDATES, DEAD_LETTERS)
+ALL_TOPICS: tuple[Topic, ...] = (DOSSIER_EVENTS, ONEGATE_UPDATES, PAYMENTS, DEAD_LETTERS)
 
 RETRY_TOPIC_PREFIX = "gateway.retry."
 

@@ -7,6 +7,7 @@ from gateway.domain.dossier import (
     DossierDocument,
     DossierStatus,
     Fee,
+    FeeAssessment,
     FeeKind,
     StatusChange,
     SupplementRequest,
@@ -19,6 +20,7 @@ from gateway.domain.events import (
     OneGateUpdate,
     OneGateUpdateKind,
 )
+from gateway.domain.payment import PaymentEvent, PaymentEventKind
 
 __all__ = [
     "Applicant",
@@ -31,9 +33,12 @@ __all__ = [
     "DossierSubmitted",
     "EnvelopeHeaders",
     "Fee",
+    "FeeAssessment",
     "FeeKind",
     "OneGateUpdate",
     "OneGateUpdateKind",
+    "PaymentEvent",
+    "PaymentEventKind",
     "StatusChange",
     "SupplementRequest",
 ]

@@ -114,6 +114,24 @@ class SupplementRequest(CanonicalModel):
     deadline: AwareDatetime | None = Field(default=None, description="By when")
 
 
+class FeeAssessment(CanonicalModel):
+    """What the applicant must pay (nghĩa vụ tài chính), with status 6 (payment required)."""
+
+    fees: tuple[Fee, ...] = Field(min_length=1, description="The fees and charges due (DanhSachLePhi)")
+    provider: str | None = Field(
+        default=None, max_length=100, pattern=r"^[a-z0-9_]+$",
+        description="The payment provider the applicant chose (a partner name); empty: the configured default")
+    payer_name: str | None = Field(default=None, max_length=200, description="Who pays (HoTenNguoiNop)")
+    # For the receipt (biên lai): the status change alone does not say what the dossier is.
+    procedure_code: str | None = Field(default=None, max_length=100, description="MaTTHC")
+    procedure_name: str | None = Field(default=None, max_length=1000, description="TenTTHC")
+    agency_code: str | None = Field(default=None, max_length=100, description="The collecting agency (MaDonVi)")
+
+    @property
+    def total_vnd(self) -> int:
+        return sum(fee.amount_vnd for fee in self.fees)
+
+
 class StatusChange(CanonicalModel):
     """One step of processing (tiến độ xử lý). `sequence` orders steps and keys idempotency."""
 
@@ -128,6 +146,8 @@ class StatusChange(CanonicalModel):
     due_at: datetime | None = Field(default=None, description="NgayKetThucTheoQuyDinh")
     supplement: SupplementRequest | None = Field(
         default=None, description="With status 5 (supplement requested): what the applicant must add")
+    fee_assessment: FeeAssessment | None = Field(
+        default=None, description="With status 6 (payment required): the fees to pay online, and where")
     reported_by: str | None = Field(
         default=None, max_length=100, pattern=r"^[a-z0-9_]+$",
         description="Empty: a step of the one-stop system. Else the partner (a ministry service) that reported it; "

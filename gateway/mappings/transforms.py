@@ -64,7 +64,7 @@ _PATTERN_TOKENS = {"yyyy": "%Y", "yy": "%y", "MM": "%m", "dd": "%d", "HH": "%H",
 _TOKEN = re.compile(r"yyyy|yy|MM|dd|HH|mm|ss|SSS|[A-Za-z]|[^A-Za-z]+")
 
 
-def _strftime_of(pattern: str) -> str:
+def strftime_of(pattern: str) -> str:
     """A Java-style pattern (yyyyMMddHHmmss, dd/MM/yyyy HH:mm:ss.SSS) as a strftime format."""
     parts = []
     for token in _TOKEN.findall(pattern):
@@ -89,7 +89,7 @@ def _zone(name: str) -> ZoneInfo:
 
 def _datetime(argument: Any, tables: Mapping[str, CodeTable]) -> Transform:
     options = _options("datetime", argument, "format", {"format": DEFAULT_DATETIME_FORMAT, "timezone": DEFAULT_TIMEZONE})
-    layout = _strftime_of(str(options["format"]))
+    layout = strftime_of(str(options["format"]))
     zone = _zone(str(options["timezone"]))
     with_millis = "{millis}" in layout
 
@@ -103,6 +103,27 @@ def _datetime(argument: Any, tables: Mapping[str, CodeTable]) -> Transform:
         return text.format(millis=f"{moment.microsecond // 1000:03d}") if with_millis else text
 
     return transform
+
+
+def _read_datetime(argument: Any, tables: Mapping[str, CodeTable]) -> Transform:
+    """The reverse of `datetime`: a partner's time text (yyyyMMddHHmmss) as ISO 8601 with its zone."""
+    options = _options("read_datetime", argument, "format", {"format": DEFAULT_DATETIME_FORMAT,
+                                                              "timezone": DEFAULT_TIMEZONE})
+    pattern, timezone = str(options["format"]), str(options["timezone"])
+    if "{millis}" in strftime_of(pattern):
+        raise TransformArgumentError("read_datetime does not read milliseconds (SSS)")
+    _zone(timezone)
+    return lambda value: None if value is None else parse_local_datetime(str(value), pattern, timezone).isoformat()
+
+
+def parse_local_datetime(text: str, pattern: str, timezone: str = DEFAULT_TIMEZONE) -> datetime:
+    """Text in a Java-style pattern (dd/MM/yyyy HH:mm:ss) as an aware datetime; a time without a
+    zone is local time of `timezone`. Raises ValueNotMappable."""
+    try:
+        moment = datetime.strptime(text.strip(), strftime_of(pattern))
+    except ValueError:
+        raise ValueNotMappable(f"{text!r} is not a time in the pattern {pattern}") from None
+    return moment.replace(tzinfo=_zone(timezone))
 
 
 def aware_datetime(value: Any, timezone: str = DEFAULT_TIMEZONE) -> datetime:
@@ -202,6 +223,7 @@ def _string(value: Any) -> str:
 
 TRANSFORMS: dict[str, Callable[[Any, Mapping[str, CodeTable]], Transform]] = {
     "datetime": _datetime,
+    "read_datetime": _read_datetime,
     "table": _table,
     "truncate": _truncate,
     "join": _join,

@@ -49,6 +49,8 @@ app.add_typer(mapping_cli.app, name="mapping")
 app.add_typer(soap_cli.app, name="soap")
 portal_app = typer.Typer(help="The National Public Service Portal (Cổng DVCQG).", no_args_is_help=True)
 app.add_typer(portal_app, name="national-portal")
+payments_app = typer.Typer(help="Fee payments: reconcile with the providers.", no_args_is_help=True)
+app.add_typer(payments_app, name="payments")
 
 console = Console()
 errors = Console(stderr=True)
@@ -406,6 +408,58 @@ def national_portal_reconcile(
         for failure in repaired.failures:
             errors.print(f"[red]refused by the portal:[/] {failure}", highlight=False)
     if report.drifts:
+        raise typer.Exit(1)
+
+
+@payments_app.command("reconcile")
+def payments_reconcile(
+    provider: Annotated[str, typer.Option(help="The payment partner (connector: payment), e.g. payment_bank")],
+    statement: Annotated[Path | None, typer.Option(help="The provider's daily statement (CSV) to compare with the "
+                                                        "recorded payments. Empty: ask the running gateway to "
+                                                        "query the provider about its open payments now")] = None,
+    day: Annotated[datetime | None, typer.Option("--date", help="The statement's date (default: its rows' dates)",
+                                                 formats=["%Y-%m-%d"])] = None,
+    output: Annotated[Path | None, typer.Option(help="Where to write the report as CSV (default: "
+                                                     "reconciliation-PROVIDER-DATE.csv)")] = None,
+    url: UrlOption = DEFAULT_URL,
+    config: ConfigOption = None,
+) -> None:
+    """Compare a provider's statement with what the gateway recorded: matched, missing_ours,
+    missing_theirs, amount_mismatch. Prints the report, writes it as CSV, exits 1 when anything
+    differs. Without --statement: one round of status queries in the running gateway."""
+    from gateway.connectors.payment.config import load_providers
+    from gateway.connectors.payment.reconcile import StatementInvalid, reconcile_statement
+
+    if statement is None:
+        outcomes = _api(url, "POST", f"/api/v1/payments/{provider}/queries", params={"min_age_s": 0})
+        console.print(f"{provider}: " + (", ".join(f"{name} {count}" for name, count in sorted(outcomes.items()))
+                                         or "no open payment to ask"))
+        return
+    try:
+        providers = load_providers(load_settings(config), needs_secret=False)
+        chosen = providers.get(provider) or _fail(InvalidSettings(
+            [f"no payment provider {provider} in the configuration (known: {', '.join(providers) or 'none'})"]))
+        text = statement.read_text(encoding="utf-8-sig")
+    except (InvalidSettings, OSError, UnicodeDecodeError) as error:
+        _fail(error)
+    try:
+        report = _with_database(config, lambda database: reconcile_statement(
+            database, chosen, text, [day.date()] if day else None))
+    except StatementInvalid as error:
+        _fail(error, f"statement {statement}")
+    table = Table(title=f"{provider}: statement {statement.name} ({', '.join(map(str, report.dates))}) — "
+                        + ", ".join(f"{bucket} {count}" for bucket, count in report.counts.items()))
+    for column in ("bucket", "reference", "dossier", "ours", "theirs", "transaction", "note"):
+        table.add_column(column)
+    for row in report.rows:
+        if row.bucket != "matched":
+            table.add_row(row.bucket, row.reference, row.dossier_code, str(row.our_amount or ""),
+                          str(row.their_amount or ""), row.transaction_id, row.note)
+    console.print(table)
+    target = output or Path(f"reconciliation-{provider}-{report.dates[0]}.csv")
+    target.write_text(report.as_csv(), encoding="utf-8")
+    console.print(f"report written to {target} ({len(report.rows)} rows)")
+    if report.differs:
         raise typer.Exit(1)
 
 

@@ -12,6 +12,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 import gateway
 from gateway.connectors.ministry.callback import callback_router
 from gateway.connectors.ministry.reports import StatusReports
+from gateway.connectors.payment.api import payments_router
+from gateway.connectors.payment.confirmations import ConfirmationIntake, confirmations_router
 from gateway.connectors.onegate.intake import answer_invalid_request, intake_router
 from gateway.ops.dead_letters_api import dead_letters_router
 from gateway.ops.audit_api import audit_router
@@ -31,6 +33,7 @@ def build_http_app(
     registry: CollectorRegistry,
     simulators: SimulatorHost | None = None,
     ministry_reports: StatusReports | None = None,
+    payment_intake: ConfirmationIntake | None = None,
 ) -> FastAPI:
     database, counters = context.database, context.counters
     # The producer gives up on a write after kafka.request_timeout_ms and drops it unsent; the
@@ -48,6 +51,8 @@ def build_http_app(
     app.include_router(dead_letters_router(context.dead_letters, retry_topics))
     app.include_router(audit_router(database))
     app.include_router(callback_router(context, ministry_reports))
+    app.include_router(confirmations_router(payment_intake))
+    app.include_router(payments_router(context, payment_intake))
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

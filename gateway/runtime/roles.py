@@ -2,6 +2,7 @@
 runs some, so a busy connector scales by starting more processes in its consumer group."""
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -67,10 +68,24 @@ def all_roles() -> dict[str, Role]:
     # Imported here: role modules import this one for Role and RoleContext.
     from gateway.connectors.ministry import handlers as ministry
     from gateway.connectors.national_portal import handlers as national_portal
+    from gateway.connectors.payment import handlers as payments
     from gateway.connectors.webhook import handlers as webhook
     from gateway.ops import dossier_ledger
 
-    return {role.name: role for role in (dossier_ledger.ROLE, national_portal.ROLE, webhook.ROLE, ministry.ROLE)}
+    return {role.name: role for role in (dossier_ledger.ROLE, national_portal.ROLE, webhook.ROLE, ministry.ROLE,
+                                              payments.ROLE)}
+
+
+def partner_name_problems(name: str, what: str) -> list[str]:
+    """A partner served by a generic connector names topics, consumer groups and flows: it must fit
+    them and must not shadow a built-in connector."""
+    problems = []
+    if not re.fullmatch(r"[a-z][a-z0-9_]{1,62}", name):
+        problems.append(f"partners.{name}: {what}'s name is lower-case letters, digits and _ (it names topics, "
+                        "consumer groups and flows)")
+    if name in all_roles():
+        problems.append(f"partners.{name}: the name of a built-in connector; choose another")
+    return problems
 
 
 def select_roles(names: list[str]) -> list[Role]:

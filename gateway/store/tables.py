@@ -154,3 +154,42 @@ class PartnerDossier(Base):
     sent_step: Mapped[str | None] = mapped_column(Text)  # JSON of the last progress record sent (a ministry: report taken)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     polled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # last asked (status polling)
+
+
+class Payment(Base):
+    """A fee payment at a provider, by its reference (MaThamChieu): what was asked, where it
+    stands (created, open, paid, failed, mismatch, refused) and what the provider confirmed."""
+
+    __tablename__ = "payments"
+
+    reference: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(100), index=True)
+    dossier_code: Mapped[str] = mapped_column(String(64), index=True)
+    step_key: Mapped[str] = mapped_column(String(200))  # the status step that assessed the fees
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    fees: Mapped[str] = mapped_column(Text)  # JSON list of the fee lines
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    pay_url: Mapped[str | None] = mapped_column(Text)
+    pay_code: Mapped[str | None] = mapped_column(String(100))
+    transaction_id: Mapped[str | None] = mapped_column(String(100))
+    paid_amount: Mapped[int | None] = mapped_column(BigInteger)
+    paid_currency: Mapped[str | None] = mapped_column(String(3))
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    settled_via: Mapped[str | None] = mapped_column(String(20))  # confirmation, query
+    receipt_number: Mapped[str | None] = mapped_column(String(100))
+    receipt_url: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)  # the last problem, for operators
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    queried_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookSignature(Base):
+    """Signatures of signed webhook requests already taken: the same one again is a replay."""
+
+    __tablename__ = "webhook_signatures"
+
+    partner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    signature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -18,7 +18,6 @@ mapping specs: no Python.
           polling: {interval_s: 60}
 """
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -128,14 +127,9 @@ def ministry_options(name: str, settings: PartnerSettings) -> MinistryOptions:
         raise InvalidSettings([
             f"partners.{name}.options.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
             for problem in error.errors()]) from None
-    problems = []
-    if not re.fullmatch(r"[a-z][a-z0-9_]{1,62}", name):
-        problems.append(f"partners.{name}: a ministry service's name is lower-case letters, digits and _ "
-                        "(it names topics, consumer groups and reported_by)")
-    from gateway.runtime.roles import all_roles  # here: roles import the connectors
+    from gateway.runtime.roles import partner_name_problems  # here: roles import the connectors
 
-    if name in all_roles():
-        problems.append(f"partners.{name}: the name of a built-in connector; choose another")
+    problems = partner_name_problems(name, "a ministry service")
     if settings.mapping is None:
         problems.append(f"partners.{name}.mapping must name the folder of this service's specs")
     if options.ws_security is not None and "password" not in settings.credentials:

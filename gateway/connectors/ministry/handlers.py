@@ -17,6 +17,7 @@ from gateway.domain.events import DossierEvent
 from gateway.reliability.breaker import BreakerOpen
 from gateway.reliability.errors import FailureKind, classify
 from gateway.reliability.outbound import Outcome, PartnerFlow, install_partner_flow
+from gateway.runtime.background import every
 from gateway.runtime.config import InvalidSettings, Settings
 from gateway.runtime.messaging import Delivery
 from gateway.runtime.onegate_updates import OneGateUpdates
@@ -109,16 +110,8 @@ def _connect(context: RoleContext, service: MinistryService) -> None:
 
 
 async def _poll_forever(context: RoleContext, service: MinistryService, reports: StatusReports) -> None:
-    interval = service.options.polling.interval_s
-    while not context.stopping.is_set():
-        try:
-            await poll_once(context, service, reports)
-        except Exception:  # the database or Kafka is down: the next round tries again
-            log.exception("%s: polling round failed", service.name)
-        try:
-            await asyncio.wait_for(context.stopping.wait(), interval)
-        except TimeoutError:
-            pass
+    await every(service.options.polling.interval_s, context.stopping,
+                lambda: poll_once(context, service, reports), f"{service.name} polling")
 
 
 async def poll_once(context: RoleContext, service: MinistryService, reports: StatusReports) -> dict[str, int]:

@@ -1,0 +1,224 @@
+"""What can be set for a payment provider, under partners.NAME.options when
+partners.NAME.connector is `payment`. docs/payments.md explains every setting;
+deploy/payments.yaml configures the three shipped providers.
+"""
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gateway.mappings.errors import SpecProblems
+from gateway.mappings.spec import MappingSpec, load_spec, resolve_spec_folder
+from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings
+
+DAY_S = 86_400.0
+
+
+class ConfirmationOutcome(StrEnum):
+    """How the gateway answered a confirmation; each has its HTTP status and the provider's code."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    MALFORMED = "malformed"
+    BAD_SIGNATURE = "bad_signature"
+    STALE = "stale"
+    REPLAYED = "replayed"
+    UNKNOWN_REFERENCE = "unknown_reference"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    CONFLICT = "conflict"
+    TOO_LARGE = "too_large"
+    UNAVAILABLE = "unavailable"
+
+
+HTTP_STATUS = {
+    ConfirmationOutcome.ACCEPTED: 200, ConfirmationOutcome.DUPLICATE: 200, ConfirmationOutcome.MALFORMED: 400,
+    ConfirmationOutcome.BAD_SIGNATURE: 401, ConfirmationOutcome.STALE: 401, ConfirmationOutcome.REPLAYED: 409,
+    ConfirmationOutcome.UNKNOWN_REFERENCE: 404, ConfirmationOutcome.AMOUNT_MISMATCH: 422,
+    ConfirmationOutcome.CONFLICT: 409, ConfirmationOutcome.TOO_LARGE: 413, ConfirmationOutcome.UNAVAILABLE: 503,
+}
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+MessageKind = Literal["create", "query", "confirmation", "answer"]
+
+
+class Signature(Options):
+    scheme: Literal["checksum_sha256", "hmac_sha256"] = Field(
+        description="checksum_sha256: SHA-256 of named fields + secret in a body field (the national portal's "
+                    "MaXacThuc); hmac_sha256: HMAC over TIMESTAMP.BODY in headers")
+    credential: str = Field(default="secret", description="Name in partners.NAME.credentials of the shared secret")
+    field: str = Field(default="MaXacThuc", description="checksum_sha256: the body field holding the checksum")
+    fields: dict[MessageKind, list[str]] = Field(
+        default_factory=dict, description="checksum_sha256: the fields joined, in order, per message")
+    timestamp_header: str = Field(default="X-Timestamp", description="hmac_sha256: header with Unix seconds")
+    signature_header: str = Field(default="X-Signature", description="hmac_sha256: header with the hex HMAC")
+    tolerance_s: float = Field(default=300.0, gt=0, le=DAY_S,
+                               description="hmac_sha256: a timestamp further than this from now is stale")
+
+    @model_validator(mode="after")
+    def _checksum_fields_named(self) -> "Signature":
+        if self.scheme == "checksum_sha256":
+            missing = [kind for kind in ("create", "query", "confirmation", "answer") if not self.fields.get(kind)]
+            if missing:
+                raise ValueError(f"checksum_sha256 needs signature.fields for {', '.join(missing)}")
+        return self
+
+
+class Operation(Options):
+    method: Literal["GET", "POST"] = "POST"
+    path: str = Field(pattern=r"^/", description="Path below the endpoint; may hold {reference}")
+    spec: str | None = Field(default=None, description="Spec building the request body (POST)")
+
+
+class Operations(Options):
+    create: Operation = Field(description="Creates the payment; spec input: the payment request (docs/payments.md)")
+    query: Operation = Field(description="Asks a payment's state; spec input: {reference, operation, at, settings}")
+    receipt: Operation | None = Field(default=None, description="Fetches the receipt (biên lai) of a paid payment; "
+                                                                "empty: the provider offers none")
+
+
+class Answer(Options):
+    body: dict[str, Any] = Field(description="The answer to a confirmation; strings may hold {code}, {message}, "
+                                             "{partner_code}, {time}")
+    codes: dict[ConfirmationOutcome, str] = Field(description="The provider's code for each outcome")
+    time_format: str = Field(default="yyyyMMddHHmmss", description="How {time} is written (Vietnam time)")
+
+    @field_validator("codes")
+    @classmethod
+    def _every_outcome(cls, value: dict) -> dict:
+        missing = [outcome.value for outcome in ConfirmationOutcome if outcome not in value]
+        if missing:
+            raise ValueError(f"a code is needed for every outcome; missing: {', '.join(missing)}")
+        return value
+
+
+class Reconcile(Options):
+    enabled: bool = Field(default=True, description="Query open payments and fetch missing receipts in the background")
+    interval_s: float = Field(default=1800.0, gt=0, le=DAY_S, description="Seconds between two rounds")
+    min_age_s: float = Field(default=1800.0, ge=0, le=30 * DAY_S, description="Open payments younger are not asked")
+    max_age_s: float = Field(default=3 * DAY_S, gt=0, le=90 * DAY_S, description="Open payments older are not asked")
+    batch: int = Field(default=500, ge=1, le=100_000, description="Payments asked per round, oldest first")
+    concurrency: int = Field(default=4, ge=1, le=64, description="Queries at once")
+
+
+StatementColumn = Literal["reference", "amount", "transaction_id", "paid_at", "currency"]
+
+
+class Statement(Options):
+    columns: dict[StatementColumn, str] = Field(description="Column of the statement CSV for each item")
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    time_format: str | None = Field(default=None, description="Pattern of paid_at (dd/MM/yyyy HH:mm:ss); empty: ISO")
+
+    @field_validator("columns")
+    @classmethod
+    def _needed_columns(cls, value: dict) -> dict:
+        missing = [column for column in ("reference", "amount") if column not in value]
+        if missing:
+            raise ValueError(f"statement.columns must name {', '.join(missing)}")
+        return value
+
+
+class SimulatorOptions(Options):
+    dialect: Literal["dvcqg", "bank", "post_office"] = Field(description="Which provider the simulator plays")
+
+
+class PaymentOptions(Options):
+    kind: Literal["online", "counter"] = Field(description="online: a payment URL; counter: a code paid at a counter")
+    partner_code: str = Field(min_length=1, max_length=50, description="The province's code at the provider (MaDoiTac)")
+    title: str | None = Field(default=None, description="Shown to officers, e.g. 'Nền tảng thanh toán DVCQG'")
+    currency: str = Field(default="VND", min_length=3, max_length=3)
+    payment_ttl_s: float = Field(default=3 * DAY_S, gt=0, le=90 * DAY_S, description="How long a payment is payable")
+    default: bool = Field(default=False, description="Used when a fee assessment names no provider")
+    request_values: dict[str, Any] = Field(
+        default_factory=dict, description="Constants the request specs read as `settings` (channel, device, IP...)")
+    signature: Signature
+    operations: Operations
+    reply: str = Field(default="reply.mapping.yaml",
+                       description="Spec reading every answer and confirmation into payment/reply.schema.json")
+    answer: Answer
+    reconcile: Reconcile = Field(default_factory=Reconcile)
+    statement: Statement | None = Field(default=None, description="The provider's daily statement (CSV)")
+    simulator: SimulatorOptions | None = Field(default=None, description="How the simulator plays this provider")
+
+    @property
+    def shown_name(self) -> str:
+        return self.title or "đơn vị thanh toán"
+
+
+class PaymentProvider:
+    """One provider as configuration makes it: options, specs and its secret, loaded once."""
+
+    def __init__(self, name: str, settings: PartnerSettings, *, needs_secret: bool = True) -> None:
+        """`needs_secret` False: for work offline (reading a statement), where the secret is not used."""
+        self.name = name
+        self.settings = settings
+        self.options = payment_options(name, settings)
+        folder = resolve_spec_folder(settings.mapping or "")
+        operations = self.options.operations
+        self.specs: dict[str, MappingSpec] = {}
+        problems: list[str] = []
+        wanted = {"reply": self.options.reply} | {
+            role: operation.spec for role, operation in
+            (("create", operations.create), ("query", operations.query), ("receipt", operations.receipt))
+            if operation is not None and operation.spec}
+        for role, file in wanted.items():
+            try:
+                self.specs[role] = load_spec(folder / file)
+            except SpecProblems as error:
+                problems += [f"partners.{name}.mapping ({folder / file}): {problem}" for problem in error.problems]
+        for role, operation in (("create", operations.create), ("query", operations.query),
+                                ("receipt", operations.receipt)):
+            if operation is not None and operation.method == "POST" and not operation.spec:
+                problems.append(f"partners.{name}.options.operations.{role}.spec: a POST needs a spec for its body")
+        self.secret = ""
+        try:
+            if needs_secret:
+                self.secret = settings.credential(self.options.signature.credential)
+        except (KeyError, LookupError) as error:
+            problems.append(f"partners.{name}.credentials.{self.options.signature.credential}: "
+                            f"{str(error).strip(chr(39))} (the shared secret of the signature)")
+        if problems:
+            raise InvalidSettings(problems)
+
+    @property
+    def title(self) -> str:
+        return self.options.shown_name
+
+
+def payment_options(name: str, settings: PartnerSettings) -> PaymentOptions:
+    try:
+        options = PaymentOptions.model_validate(settings.options)
+    except ValidationError as error:
+        raise InvalidSettings([
+            f"partners.{name}.options.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors()]) from None
+    from gateway.runtime.roles import partner_name_problems  # here: roles import the connectors
+
+    problems = partner_name_problems(name, "a payment provider")
+    if settings.mapping is None:
+        problems.append(f"partners.{name}.mapping must name the folder of this provider's specs")
+    elif not resolve_spec_folder(settings.mapping).is_dir():
+        problems.append(f"partners.{name}.mapping: no spec folder {settings.mapping}")
+    if problems:
+        raise InvalidSettings(problems)
+    return options
+
+
+def payment_partners(settings: Settings) -> dict[str, PartnerSettings]:
+    """The enabled partners served by the payment connector, by name."""
+    return {name: partner for name, partner in settings.partners.items()
+            if partner.connector == "payment" and partner.enabled}
+
+
+def load_providers(settings: Settings, *, needs_secret: bool = True) -> dict[str, PaymentProvider]:
+    """Every enabled provider, checked; at most one may be the default."""
+    providers = {name: PaymentProvider(name, partner, needs_secret=needs_secret)
+                 for name, partner in payment_partners(settings).items()}
+    defaults = [name for name, provider in providers.items() if provider.options.default]
+    if len(defaults) > 1:
+        raise InvalidSettings([f"partners.{', '.join(defaults)}: only one payment provider may set options.default"])
+    return providers
