@@ -35,12 +35,14 @@ CONCURRENCY = 16
 READY = re.compile(r"gateway ready in ([\d.]+)s: http=(\S+) kafka=(\S+)")
 
 
-def start_gateway(workdir: Path, database_url: str) -> tuple[subprocess.Popen, str, str]:
+def start_gateway(workdir: Path, database_url: str, *arguments: str,
+                  env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, str]:
+    """`gateway up --port 0 ARGUMENTS` in its own process; (process, HTTP URL, Kafka bootstrap)."""
     log = workdir / "gateway.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "up", "--port", "0"], cwd=workdir,
+        [sys.executable, "-m", "gateway", "up", "--port", "0", *arguments], cwd=workdir,
         stdout=log.open("w"), stderr=subprocess.STDOUT,
-        env={**os.environ, "GATEWAY_DATABASE_URL": database_url, "GATEWAY_LOG_LEVEL": "WARNING"},
+        env={**os.environ, "GATEWAY_DATABASE_URL": database_url, "GATEWAY_LOG_LEVEL": "WARNING", **(env or {})},
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -73,6 +73,7 @@ class Gateway:
         self.broker: KafkaBroker | None = None
         self.embedded: EmbeddedBroker | None = None
         self.simulator_host: SimulatorHost | None = None
+        self.http_app = None  # the FastAPI app, once it serves
         self._stack = contextlib.AsyncExitStack()
         self._stop = asyncio.Event()
 
@@ -146,8 +147,9 @@ class Gateway:
         self._start_background()
 
         if http_server is not None:
-            await http_server.start(build_http_app(self.context, self.broker, dossier_events, self.registry, simulators,
-                                                   ministry_reports, payment_intake))
+            self.http_app = build_http_app(self.context, self.broker, dossier_events, self.registry, simulators,
+                                           ministry_reports, payment_intake)
+            await http_server.start(self.http_app)
             self._stack.push_async_callback(http_server.stop)  # stopping: no new requests first
             self.running.http_url = http_server.url
             if simulators is not None:

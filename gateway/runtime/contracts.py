@@ -22,7 +22,7 @@ from gateway.runtime.http import build_http_app
 from gateway.runtime.kafka import build_broker
 from gateway.runtime.roles import RoleContext, all_roles
 from gateway.store.database import Database
-from gateway.topics import ALL_TOPICS, DEAD_LETTERS
+from gateway.topics import ALL_TOPICS, DEAD_LETTERS, PAYMENTS
 
 DOCUMENTED_BOOTSTRAP = "kafka:9092"
 
@@ -41,6 +41,9 @@ def render_contracts() -> dict[str, str]:
         role.install(broker, context)
     dossier_events = dossier_events_publisher(broker)
     broker.publisher(DEAD_LETTERS.name, title=f"{DEAD_LETTERS.name}:publish", description=DEAD_LETTERS.description)
+    # Published only when payment providers are configured (none are by default): documented here.
+    broker.publisher(PAYMENTS.name, title=f"{PAYMENTS.name}:payments", description=PAYMENTS.description,
+                     schema=PAYMENTS.body)
 
     files = {"asyncapi.yaml": _asyncapi(broker)}
     for model in [topic.body for topic in ALL_TOPICS] + [EnvelopeHeaders]:

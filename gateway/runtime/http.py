@@ -45,6 +45,7 @@ def build_http_app(
         description="HTTP endpoints of the gateway between the one-stop system and its partners.",
     )
     app.state.counters = counters
+    app.state.payment_intake = payment_intake
     app.add_exception_handler(RequestValidationError, answer_invalid_request)
     app.include_router(intake_router(dossier_events, counters, context.message_log, publish_timeout_s))
     retry_topics = {topic.name for topic in gateway_topics(context.settings) if topic.name.startswith(RETRY_TOPIC_PREFIX)}
