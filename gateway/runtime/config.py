@@ -10,7 +10,7 @@ setting names the environment variable that holds the secret.
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettingsSource
@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettin
 from gateway.simulators.faults import FaultProfile
 
 ENV_PREFIX = "GATEWAY_"
+OptionsModel = TypeVar("OptionsModel", bound=BaseModel)
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
@@ -219,6 +220,16 @@ class PartnerSettings(Group):
         if value is None:
             raise LookupError(f"credential '{name}' expects environment variable {env_name}, which is not set")
         return value
+
+
+def partner_options(model: type[OptionsModel], name: str, settings: PartnerSettings) -> OptionsModel:
+    """partners.NAME.options read as a generic connector's options model; every problem names its setting."""
+    try:
+        return model.model_validate(settings.options)
+    except ValidationError as error:
+        raise InvalidSettings([
+            f"partners.{name}.options.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors()]) from None
 
 
 class SimulatorSettings(Group):

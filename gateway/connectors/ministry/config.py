@@ -21,10 +21,10 @@ mapping specs: no Python.
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.domain import DossierStatus
-from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings
+from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partner_options
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 FINAL_STATUSES = [DossierStatus.REFUSED, DossierStatus.WITHDRAWN, DossierStatus.STOPPED, DossierStatus.PROCESSED,
@@ -121,12 +121,7 @@ class MinistryOptions(Options):
 
 
 def ministry_options(name: str, settings: PartnerSettings) -> MinistryOptions:
-    try:
-        options = MinistryOptions.model_validate(settings.options)
-    except ValidationError as error:
-        raise InvalidSettings([
-            f"partners.{name}.options.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors()]) from None
+    options = partner_options(MinistryOptions, name, settings)
     from gateway.runtime.roles import partner_name_problems  # here: roles import the connectors
 
     problems = partner_name_problems(name, "a ministry service")

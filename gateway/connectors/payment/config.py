@@ -6,11 +6,11 @@ deploy/payments.yaml configures the three shipped providers.
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.mappings.errors import SpecProblems
 from gateway.mappings.spec import MappingSpec, load_spec, resolve_spec_folder
-from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings
+from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partner_options
 
 DAY_S = 86_400.0
 
@@ -190,12 +190,7 @@ class PaymentProvider:
 
 
 def payment_options(name: str, settings: PartnerSettings) -> PaymentOptions:
-    try:
-        options = PaymentOptions.model_validate(settings.options)
-    except ValidationError as error:
-        raise InvalidSettings([
-            f"partners.{name}.options.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors()]) from None
+    options = partner_options(PaymentOptions, name, settings)
     from gateway.runtime.roles import partner_name_problems  # here: roles import the connectors
 
     problems = partner_name_problems(name, "a payment provider")
