@@ -129,6 +129,16 @@ def serve_bare(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
+async def drop_schema(database_url: str, schema: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await connection.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -140,8 +150,11 @@ async def main(count: int, concurrency: int, database_url: str) -> None:
     pairs = [assessment(number) for number in range(count)]
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as workdir:
         config = gateway_config(Path(workdir))
+        # A schema of its own on PostgreSQL: the references repeat from run to run.
+        schema = {"GATEWAY_DATABASE_SCHEMA_NAME": f"bench_{secrets.token_hex(4)}"} \
+            if database_url.startswith("postgresql") else {}
         process, url, _ = start_gateway(Path(workdir), database_url.replace("{workdir}", workdir), "--config",
-                                        str(config), env={"PAYMENT_BANK_SECRET": secret})
+                                        str(config), env={"PAYMENT_BANK_SECRET": secret, **schema})
         port = free_port()
         bare = start_bare(port)
         try:
@@ -157,6 +170,8 @@ async def main(count: int, concurrency: int, database_url: str) -> None:
             bare.terminate()
             process.send_signal(signal.SIGTERM)
             process.wait(60)
+            if schema:
+                await drop_schema(database_url, schema["GATEWAY_DATABASE_SCHEMA_NAME"])
     if statuses != {200: count} or flows.get("accepted") != count:
         raise SystemExit(f"not every confirmation was accepted: answers {statuses}, flow {flows}")
     print(f"{count} signed confirmations (HMAC-SHA256), {concurrency} in flight; gateway in its own process "
