@@ -30,7 +30,7 @@ import yaml
 
 from bench.pipeline import p, start_gateway
 from gateway.connectors.ministry.config import PROJECT_ROOT
-from gateway.connectors.payment import signing
+from gateway.webhooks import signing
 from gateway.connectors.payment.ledger import reference_for
 
 PROVIDER = "payment_bank"

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from gateway.connectors.payment import simulator
-from gateway.connectors.payment.signing import checksum, hmac_signature, same
+from gateway.webhooks.signing import checksum, hmac_signature, same
 from gateway.connectors.payment.simulator import PaymentControls, PaymentProviderSimulator
 from gateway.runtime.serving import LoopbackServer
 

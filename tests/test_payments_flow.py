@@ -19,7 +19,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from gateway.connectors.payment import signing
+from gateway.webhooks import signing
 from gateway.connectors.payment.simulator import PaymentControls, PaymentProviderSimulator
 from gateway.domain import PaymentEvent
 from gateway.runtime.app import Gateway, Plan

@@ -5,7 +5,7 @@ import hashlib
 import pytest
 import yaml
 
-from gateway.connectors.payment import signing
+from gateway.webhooks import signing
 from gateway.connectors.payment.config import PaymentProvider, load_providers
 from gateway.connectors.payment.ledger import reference_for
 from gateway.connectors.payment.reconcile import StatementInvalid, read_statement

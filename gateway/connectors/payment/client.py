@@ -7,16 +7,14 @@ spec into the gateway's words (payment/reply.schema.json).
     receipt  {reference, operation: GET_BILL} -> {ok, receipt_number, receipt_url}
 """
 
-import json
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from gateway.connectors.payment import signing
 from gateway.connectors.payment.config import Operation, PaymentProvider
 from gateway.reliability.errors import PermanentError, TransientError
+from gateway.webhooks.scheme import signed
 
 
 class PaymentClient:
@@ -60,7 +58,8 @@ class PaymentClient:
         url = self.endpoint + operation.path.replace("{reference}", reference)
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         body = self.provider.specs[role].map(spec_input) if operation.method == "POST" else None
-        content, signature_headers = signed(self.provider, body, "create" if role == "create" else "query")
+        content, signature_headers = signed(self.provider.options.signature, self.provider.secret, body,
+                                            "create" if role == "create" else "query")
         headers |= signature_headers
         if body is not None:
             headers["content-type"] = "application/json"
@@ -81,21 +80,6 @@ class PaymentClient:
         """A provider's answer or confirmation in the gateway's words (raises MappingFailure /
         OutputInvalid, which are permanent)."""
         return self.provider.specs["reply"].map({"body": body, "operation": operation})
-
-
-def signed(provider: PaymentProvider, body: dict[str, Any] | None, kind: str) -> tuple[bytes, dict[str, str]]:
-    """The body's bytes and headers, signed as the provider's scheme says: a checksum field in the
-    body (`kind` names its field list), or timestamp and HMAC headers over the bytes."""
-    signature = provider.options.signature
-    if body is not None and signature.scheme == "checksum_sha256":
-        body = body | {signature.field: signing.checksum(body, signature.fields[kind], provider.secret)}
-    raw = b"" if body is None else json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    headers = {}
-    if signature.scheme == "hmac_sha256":
-        timestamp = str(int(time.time()))
-        headers = {signature.timestamp_header: timestamp,
-                   signature.signature_header: signing.hmac_signature(provider.secret, timestamp, raw)}
-    return raw, headers
 
 
 def _optional_credential(provider: PaymentProvider, name: str) -> str | None:

@@ -4,6 +4,7 @@ deploy/payments.yaml configures the three shipped providers.
 """
 
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -11,12 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from gateway.mappings.errors import SpecProblems
 from gateway.mappings.spec import MappingSpec, load_spec, resolve_spec_folder
 from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partner_options
+from gateway.webhooks.intake import AnswerFormat, WebhookPartner
+from gateway.webhooks.scheme import SignatureScheme
 
 DAY_S = 86_400.0
 
 
 class ConfirmationOutcome(StrEnum):
-    """How the gateway answered a confirmation; each has its HTTP status and the provider's code."""
+    """How the gateway answered a confirmation (docs/payments.md gives each its HTTP status)."""
 
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
@@ -31,41 +34,8 @@ class ConfirmationOutcome(StrEnum):
     UNAVAILABLE = "unavailable"
 
 
-HTTP_STATUS = {
-    ConfirmationOutcome.ACCEPTED: 200, ConfirmationOutcome.DUPLICATE: 200, ConfirmationOutcome.MALFORMED: 400,
-    ConfirmationOutcome.BAD_SIGNATURE: 401, ConfirmationOutcome.STALE: 401, ConfirmationOutcome.REPLAYED: 409,
-    ConfirmationOutcome.UNKNOWN_REFERENCE: 404, ConfirmationOutcome.AMOUNT_MISMATCH: 422,
-    ConfirmationOutcome.CONFLICT: 409, ConfirmationOutcome.TOO_LARGE: 413, ConfirmationOutcome.UNAVAILABLE: 503,
-}
-
-
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-MessageKind = Literal["create", "query", "confirmation", "answer"]
-
-
-class Signature(Options):
-    scheme: Literal["checksum_sha256", "hmac_sha256"] = Field(
-        description="checksum_sha256: SHA-256 of named fields + secret in a body field (the national portal's "
-                    "MaXacThuc); hmac_sha256: HMAC over TIMESTAMP.BODY in headers")
-    credential: str = Field(default="secret", description="Name in partners.NAME.credentials of the shared secret")
-    field: str = Field(default="MaXacThuc", description="checksum_sha256: the body field holding the checksum")
-    fields: dict[MessageKind, list[str]] = Field(
-        default_factory=dict, description="checksum_sha256: the fields joined, in order, per message")
-    timestamp_header: str = Field(default="X-Timestamp", description="hmac_sha256: header with Unix seconds")
-    signature_header: str = Field(default="X-Signature", description="hmac_sha256: header with the hex HMAC")
-    tolerance_s: float = Field(default=300.0, gt=0, le=DAY_S,
-                               description="hmac_sha256: a timestamp further than this from now is stale")
-
-    @model_validator(mode="after")
-    def _checksum_fields_named(self) -> "Signature":
-        if self.scheme == "checksum_sha256":
-            missing = [kind for kind in ("create", "query", "confirmation", "answer") if not self.fields.get(kind)]
-            if missing:
-                raise ValueError(f"checksum_sha256 needs signature.fields for {', '.join(missing)}")
-        return self
 
 
 class Operation(Options):
@@ -79,21 +49,6 @@ class Operations(Options):
     query: Operation = Field(description="Asks a payment's state; spec input: {reference, operation, at, settings}")
     receipt: Operation | None = Field(default=None, description="Fetches the receipt (biên lai) of a paid payment; "
                                                                 "empty: the provider offers none")
-
-
-class Answer(Options):
-    body: dict[str, Any] = Field(description="The answer to a confirmation; strings may hold {code}, {message}, "
-                                             "{partner_code}, {time}")
-    codes: dict[ConfirmationOutcome, str] = Field(description="The provider's code for each outcome")
-    time_format: str = Field(default="yyyyMMddHHmmss", description="How {time} is written (Vietnam time)")
-
-    @field_validator("codes")
-    @classmethod
-    def _every_outcome(cls, value: dict) -> dict:
-        missing = [outcome.value for outcome in ConfirmationOutcome if outcome not in value]
-        if missing:
-            raise ValueError(f"a code is needed for every outcome; missing: {', '.join(missing)}")
-        return value
 
 
 class Reconcile(Options):
@@ -135,14 +90,22 @@ class PaymentOptions(Options):
     default: bool = Field(default=False, description="Used when a fee assessment names no provider")
     request_values: dict[str, Any] = Field(
         default_factory=dict, description="Constants the request specs read as `settings` (channel, device, IP...)")
-    signature: Signature
+    signature: SignatureScheme
     operations: Operations
     reply: str = Field(default="reply.mapping.yaml",
                        description="Spec reading every answer and confirmation into payment/reply.schema.json")
-    answer: Answer
+    answer: AnswerFormat
     reconcile: Reconcile = Field(default_factory=Reconcile)
     statement: Statement | None = Field(default=None, description="The provider's daily statement (CSV)")
     simulator: SimulatorOptions | None = Field(default=None, description="How the simulator plays this provider")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "PaymentOptions":
+        if missing := self.signature.missing_fields(("create", "query", "confirmation", "answer")):
+            raise ValueError(f"checksum_sha256 needs signature.fields for {', '.join(missing)}")
+        if missing := self.answer.missing_codes([outcome.value for outcome in ConfirmationOutcome]):
+            raise ValueError(f"answer.codes needs a code for every outcome; missing: {', '.join(missing)}")
+        return self
 
     @property
     def shown_name(self) -> str:
@@ -187,6 +150,11 @@ class PaymentProvider:
     @property
     def title(self) -> str:
         return self.options.shown_name
+
+    @cached_property
+    def webhook(self) -> WebhookPartner:
+        return WebhookPartner(name=self.name, secret=self.secret, scheme=self.options.signature,
+                              answer=self.options.answer, partner_code=self.options.partner_code)
 
 
 def payment_options(name: str, settings: PartnerSettings) -> PaymentOptions:

@@ -27,9 +27,10 @@ from gateway.domain.envelope import derived_message_id
 from gateway.mappings.transforms import aware_datetime
 from gateway.runtime.messaging import Published, publish
 from gateway.store.database import Database
-from gateway.store.tables import Payment, WebhookSignature
+from gateway.store.tables import Payment
 from gateway.store.upsert import insert_for
 from gateway.topics import PAYMENTS
+from gateway.webhooks.replays import first_sighting
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,8 @@ class PaymentLedger:
         if not reference or outcome not in ("paid", "pending", "failed"):
             return Settlement(ConfirmationOutcome.MALFORMED, "no reference or no outcome in the confirmation")
         async with self.database.transaction() as session:
-            if seen_signature is not None and not await _first_sighting(session, provider, seen_signature):
+            if seen_signature is not None and not await first_sighting(session, provider, seen_signature,
+                                                                       datetime.now(UTC)):
                 return Settlement(ConfirmationOutcome.REPLAYED, "the same signed request was taken before")
             payment = await _locked(session, reference, provider)
             if payment is None:
@@ -188,12 +190,6 @@ async def _locked(session: AsyncSession, reference: str, provider: str | None = 
     if provider is not None:
         query = query.where(Payment.provider == provider)
     return (await session.execute(query)).scalar_one_or_none()
-
-
-async def _first_sighting(session: AsyncSession, provider: str, signature: str) -> bool:
-    result = await session.execute(insert_for(session, WebhookSignature.__table__).values(
-        partner=provider, signature=signature[:128], seen_at=datetime.now(UTC)).on_conflict_do_nothing())
-    return result.rowcount == 1
 
 
 def _moment(value: Any) -> datetime | None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import func, or_, select
 
 from gateway.connectors.payment.client import PaymentClient
 from gateway.connectors.payment.config import PaymentProvider, Statement
@@ -27,7 +27,8 @@ from gateway.reliability.errors import FailureKind, classify
 from gateway.runtime.background import every
 from gateway.runtime.roles import RoleContext
 from gateway.store.database import Database
-from gateway.store.tables import Payment, WebhookSignature
+from gateway.store.tables import Payment
+from gateway.webhooks.replays import forget_before
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,7 @@ async def reconcile_once(database: Database, provider: PaymentProvider, client: 
             .order_by(Payment.created_at).limit(settings.batch).with_for_update(skip_locked=True))).scalars().all()
         for row in rows:
             row.queried_at = now
-        await session.execute(delete(WebhookSignature).where(
-            WebhookSignature.partner == provider.name,
-            WebhookSignature.seen_at < now - timedelta(seconds=2 * provider.options.signature.tolerance_s)))
+        await forget_before(session, provider.name, now - timedelta(seconds=2 * provider.options.signature.tolerance_s))
     outcomes: Counter = Counter()
     limit = asyncio.Semaphore(settings.concurrency)
 

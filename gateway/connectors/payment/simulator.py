@@ -51,7 +51,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.connectors.payment.signing import checksum, hmac_signature, same
+from gateway.webhooks.signing import checksum, hmac_signature, same
 from gateway.simulators.faults import FaultProfile
 from gateway.simulators.framework import Simulator
 
