@@ -217,6 +217,8 @@ async def test_bad_confirmations_are_refused_with_the_documented_answer_and_publ
             "malformed": (await post("payment_bank", b"not json", signed(b"not json")), 400, "01"),
             "no reference": (await post("payment_bank", b'{"status": "SUCCESS"}',
                                         signed(b'{"status": "SUCCESS"}')), 400, "01"),
+            "a timestamp that is no number": (await post("payment_bank", good, good_headers | {
+                "X-Timestamp": "\u00e9".encode()}), 401, "02"),
         }
         for what, (response, status, code) in refusals.items():
             assert (response.status_code, response.json()["code"]) == (status, code), f"{what}: {response.text}"
@@ -246,6 +248,12 @@ async def test_bad_confirmations_are_refused_with_the_documented_answer_and_publ
                         "ThongTinGiaoDich": "test"}
         fields = payment_partners()["payment_dvcqg"]["options"]["signature"]["fields"]["confirmation"]
         portal_secret = payment_secrets["PAYMENT_DVCQG_SECRET"]
+        nested = await post("payment_dvcqg", b"[" * 30_000, {"content-type": "application/json"})
+        assert (nested.status_code, nested.json()["MaLoi"]) == (400, "01")
+        failed = confirmation | {"MaLoi": "04", "SoTien": 1}  # a failed notice for another amount
+        failed["MaXacThuc"] = signing.checksum(failed, fields, portal_secret)
+        response = await post("payment_dvcqg", json.dumps(failed).encode(), {"content-type": "application/json"})
+        assert (response.status_code, response.json()["MaLoi"]) == (422, "04")  # raised, the payment stays open
         tampered = confirmation | {"MaXacThuc": signing.checksum(confirmation, fields, "not-the-secret")}
         response = await post("payment_dvcqg", json.dumps(tampered).encode(), {"content-type": "application/json"})
         assert (response.status_code, response.json()["MaLoi"]) == (401, "02")
@@ -260,16 +268,16 @@ async def test_bad_confirmations_are_refused_with_the_documented_answer_and_publ
         == ["requested"]
     raised = await payments(gateway, state="mismatch")
     assert [row["reference"] for row in raised] == [portal_ref]
-    assert "paid 75000 VND for a request of 70000 VND" in raised[0]["detail"]
+    assert "paid 75000 VND for a request of 70000 VND" in raised[0]["detail"]  # the failed notice moved nothing
     async with httpx.AsyncClient(base_url=gateway.running.http_url) as client:
         flows = (await client.get("/api/v1/flows")).json()
-    assert flows["payments.payment_bank"]["bad_signature"] == 2 and flows["payments.payment_bank"]["replayed"] == 1
-    assert flows["payments.payment_dvcqg"]["raised_to_operators"] == 1
+    assert flows["payments.payment_bank"]["bad_signature"] == 3 and flows["payments.payment_bank"]["replayed"] == 1
+    assert flows["payments.payment_dvcqg"]["raised_to_operators"] == 2
     async with gateway.database.transaction() as session:
         logged = Counter(row.outcome.split(":")[0] for row in (await session.execute(
             select(MessageLogRecord).where(MessageLogRecord.channel == "webhook"))).scalars())
-    assert logged["bad_signature"] == 3 and logged["stale"] == 1 and logged["too_large"] == 1, logged
-    assert logged["unknown_reference"] == 1 and logged["malformed"] == 2 and logged["amount_mismatch"] == 1, logged
+    assert logged["bad_signature"] == 4 and logged["stale"] == 1 and logged["too_large"] == 1, logged
+    assert logged["unknown_reference"] == 1 and logged["malformed"] == 3 and logged["amount_mismatch"] == 2, logged
 
 
 async def test_statements_with_planted_discrepancies_are_reconciled_into_the_right_buckets(
@@ -304,6 +312,8 @@ async def test_statements_with_planted_discrepancies_are_reconciled_into_the_rig
                     "currency": "VND", "paid_at": rows[0]["paid_at"]})  # missing_ours: unknown reference
     planted.append({"transaction_id": "FT-OPEN", "order_ref": refs["H12-REC-4"], "amount": "50000",
                     "currency": "VND", "paid_at": rows[0]["paid_at"]})  # missing_ours: no confirmation reached us
+    twice = next(row for row in rows if row["order_ref"] == refs["H12-REC-0"])
+    planted.append(twice | {"transaction_id": "FT-SECOND"})  # missing_ours: the citizen was charged twice
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]))
     writer.writeheader()
@@ -316,11 +326,13 @@ async def test_statements_with_planted_discrepancies_are_reconciled_into_the_rig
                                        content="transaction_id,order_ref,amount,currency,paid_at\n"
                                                "T1,R1,abc,VND,2026-11-23T10:00:00+07:00\n")
         counter = await client.post("/api/v1/payments/payment_post_office/reconciliations", content=counter_statement)
-    buckets = {row["reference"]: row["bucket"] for row in report["rows"]}
-    assert buckets == {refs["H12-REC-0"]: "matched", refs["H12-REC-3"]: "matched",
-                       refs["H12-REC-1"]: "missing_theirs", refs["H12-REC-2"]: "amount_mismatch",
-                       "GW00000000000UNKNOWN": "missing_ours", refs["H12-REC-4"]: "missing_ours"}
-    assert report["counts"] == {"matched": 2, "missing_ours": 2, "missing_theirs": 1, "amount_mismatch": 1}
+    buckets = sorted((row["reference"], row["bucket"], row["transaction_id"]) for row in report["rows"])
+    assert [(reference, bucket) for reference, bucket, _ in buckets] == sorted([
+        (refs["H12-REC-0"], "matched"), (refs["H12-REC-0"], "missing_ours"), (refs["H12-REC-3"], "matched"),
+        (refs["H12-REC-1"], "missing_theirs"), (refs["H12-REC-2"], "amount_mismatch"),
+        ("GW00000000000UNKNOWN", "missing_ours"), (refs["H12-REC-4"], "missing_ours")])
+    assert (refs["H12-REC-0"], "missing_ours", "FT-SECOND") in buckets
+    assert report["counts"] == {"matched": 2, "missing_ours": 3, "missing_theirs": 1, "amount_mismatch": 1}
     assert unreadable.status_code == 422 and "line 2" in unreadable.text and "abc" in unreadable.text
     assert counter.json()["counts"] == {"matched": 1, "missing_ours": 0, "missing_theirs": 0, "amount_mismatch": 0}
 
@@ -357,19 +369,30 @@ def signing_zone():
 async def test_a_refused_payment_request_tells_the_one_stop_system_why(
         start_gateway: StartGateway, payment_secrets) -> None:
     gateway = await start_payments(start_gateway)
-    simulator(gateway, "payment_dvcqg").partner_code = "000.00.00.H99"  # the platform knows another partner code
-    await post_events(gateway, [assessment("H12-REFUSED-1", 3, None)])  # the default provider
+    portal = simulator(gateway, "payment_dvcqg")
+    known_code, portal.partner_code = portal.partner_code, "000.00.00.H99"  # the platform knows another code
+    await post_events(gateway, [assessment("H12-REFUSED-1", 3, None),  # the default provider
+                                assessment("H12-REFUSED-2", 3, "payment_nowhere")])  # not configured
 
-    async def refused() -> bool:
-        return [row["state"] for row in await payments(gateway)] == ["refused"]
+    async def told(dossier: str, kinds: list[str]) -> bool:
+        return [event.kind.value for event in await payment_events(gateway) if event.dossier_code == dossier] == kinds
 
-    await wait_for(refused, what="the refused payment")
-    events_seen = await payment_events(gateway)
-    assert [event.kind.value for event in events_seen] == ["refused"]
-    assert "payment_dvcqg refused the payment" in events_seen[0].message, events_seen[0].message
+    await wait_for(lambda: told("H12-REFUSED-1", ["refused"]), what="the refused payment")
+    await wait_for(lambda: told("H12-REFUSED-2", ["refused"]), what="the refusal of an unknown provider")
+    messages = {event.dossier_code: event.message for event in await payment_events(gateway)}
+    assert "payment_dvcqg refused the payment" in messages["H12-REFUSED-1"], messages
+    assert "no payment provider 'payment_nowhere'" in messages["H12-REFUSED-2"], messages
+    assert [row["state"] for row in await payments(gateway)] == ["refused"]  # the unknown one was never recorded
     async with httpx.AsyncClient(base_url=gateway.running.http_url) as client:
         letters = (await client.get("/api/v1/dead-letters", params={"connector": "payment_dvcqg"})).json()
-    assert [letter["dossier_code"] for letter in letters] == ["H12-REFUSED-1"]
+        assert sorted(letter["dossier_code"] for letter in letters) == ["H12-REFUSED-1", "H12-REFUSED-2"]
+        # The operator fixes the cause and replays the dead letter: the payment is created after all.
+        portal.partner_code = known_code
+        first = next(letter["id"] for letter in letters if letter["dossier_code"] == "H12-REFUSED-1")
+        replay = await client.post("/api/v1/dead-letters/replay", json={"ids": [first], "requested_by": "test"})
+        assert replay.status_code == 200, replay.text
+    await wait_for(lambda: told("H12-REFUSED-1", ["refused", "requested"]), what="the payment created on replay")
+    assert [row["state"] for row in await payments(gateway)] == ["open"]
 
 
 async def test_a_confirmation_that_cannot_be_recorded_is_answered_503_and_taken_when_sent_again(
@@ -405,3 +428,24 @@ async def test_a_confirmation_that_cannot_be_recorded_is_answered_503_and_taken_
 def gateway_intake(gateway: Gateway):
     """The confirmation intake the running gateway serves (to break its Kafka on purpose)."""
     return gateway.http_app.state.payment_intake
+
+
+async def test_a_lost_confirmation_is_found_by_the_status_query_behind_many_paid_payments(
+        start_gateway: StartGateway, payment_secrets) -> None:
+    partners = payment_partners()
+    partners["payment_post_office"]["options"]["reconcile"] = {"enabled": False, "batch": 1}
+    gateway = await start_gateway(Plan(roles=select_roles(["payments"])), partners=partners,
+                                  kafka={"consumers_per_subscription": 1})
+    post_office = simulator(gateway, "payment_post_office")
+    await post_events(gateway, [assessment(f"H12-LOST-{index}", 3, "payment_post_office") for index in range(3)])
+    created = {row["dossier_code"]: row["reference"] for row in await open_payments_for(gateway, 3)}
+    post_office.pay(created["H12-LOST-0"])
+    post_office.pay(created["H12-LOST-1"])
+    await post_office.settled()
+    post_office.set_controls(PaymentControls(lost_rate=1.0))
+    post_office.pay(created["H12-LOST-2"])  # its confirmation never comes
+    await wait_for(lambda: _paid_count(gateway, 2), what="two confirmed payments")
+    async with httpx.AsyncClient(base_url=gateway.running.http_url) as client:
+        response = await client.post("/api/v1/payments/payment_post_office/queries", params={"min_age_s": 0})
+    assert response.json() == {"paid": 1}, response.text  # one round, batch 1: the open payment, not the paid ones
+    assert {row["dossier_code"]: row["state"] for row in await payments(gateway)}["H12-LOST-2"] == "paid"

@@ -66,6 +66,7 @@ def test_the_shipped_providers_load(monkeypatch: pytest.MonkeyPatch) -> None:
     (lambda p: p.update(mapping="no_such_folder"), "no spec folder no_such_folder"),
     (lambda p: p["credentials"].update(secret="NOT_SET_ANYWHERE"), "NOT_SET_ANYWHERE, which is not set"),
     (lambda p: p["options"].update(kind="cheque"), "options.kind"),
+    (lambda p: p["options"].update(payment_ttl_s=5 * 86400), "must be at least payment_ttl_s"),
 ])
 def test_a_bad_provider_entry_stops_start_up_naming_the_setting(monkeypatch, change, expected) -> None:
     monkeypatch.setenv("PAYMENT_DVCQG_SECRET", "generated")
@@ -91,10 +92,13 @@ def test_a_statement_is_read_as_configured_and_every_bad_row_is_named() -> None:
     lines = read_statement("\ufeffMaGiaoDich,MaDonHang,SoTienThu,ThoiGianThu,BuuCuc\n"
                            "VNP1,GW1,70.000,23/11/2026 21:27:03,700000\n", statement)
     assert (lines[0].reference, lines[0].amount, lines[0].transaction_id) == ("GW1", 70000, "VNP1")
+    amounts = read_statement("MaGiaoDich,MaDonHang,SoTienThu,ThoiGianThu\nV1,G1,70000,\nV2,G2,70.000,\n"
+                             "V3,G3,\"1,234,000\",\nV4,G4,150000.00,\n", statement)
+    assert [line.amount for line in amounts] == [70000, 70000, 1234000, 150000]
     assert lines[0].paid_at.isoformat() == "2026-11-23T21:27:03+07:00"
     with pytest.raises(StatementInvalid) as error:
         read_statement("MaGiaoDich,MaDonHang,SoTienThu,ThoiGianThu\nV1,,1,23/11/2026 10:00:00\n"
-                       "V2,GW2,nhiều,23/11/2026 10:00:00\nV3,GW3,5,yesterday\n", statement)
+                       "V2,GW2,70.5,23/11/2026 10:00:00\nV3,GW3,5,yesterday\n", statement)
     assert "line 2: no reference" in str(error.value) and "line 3" in str(error.value) \
         and "line 4" in str(error.value)
     with pytest.raises(StatementInvalid, match="no column SoTienThu"):

@@ -8,13 +8,16 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 DossierCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=3, max_length=64, pattern=r"^[A-Za-z0-9.\-_/]+$"),
     Field(description="Dossier code (MaHoSo), carrying the receiving agency's identifier prefix"),
 ]
+
+
+MAX_AMOUNT_VND = 10**13  # ten trillion đồng: far above any fee, far below what a database integer holds
 
 
 class CanonicalModel(BaseModel):
@@ -78,7 +81,7 @@ class Fee(CanonicalModel):
 
     code: str = Field(min_length=1, max_length=50, description="MaPhiLePhi")
     name: str = Field(min_length=1, max_length=500, description="TenPhiLePhi")
-    amount_vnd: int = Field(ge=0, description="Amount in đồng (VND has no minor unit)")
+    amount_vnd: int = Field(ge=0, le=MAX_AMOUNT_VND, description="Amount in đồng (VND has no minor unit)")
     kind: FeeKind = FeeKind.CHARGE
 
 
@@ -126,6 +129,13 @@ class FeeAssessment(CanonicalModel):
     procedure_code: str | None = Field(default=None, max_length=100, description="MaTTHC")
     procedure_name: str | None = Field(default=None, max_length=1000, description="TenTTHC")
     agency_code: str | None = Field(default=None, max_length=100, description="The collecting agency (MaDonVi)")
+
+    @model_validator(mode="after")
+    def _something_to_pay(self) -> "FeeAssessment":
+        if not 0 < self.total_vnd <= MAX_AMOUNT_VND:
+            raise ValueError(f"the fees must add up to more than 0 and at most {MAX_AMOUNT_VND} đồng, "
+                             f"not {self.total_vnd}")
+        return self
 
     @property
     def total_vnd(self) -> int:

@@ -6,7 +6,6 @@ its documented HTTP status, counted (flow PREFIX.NAME) and written to the messag
 raw body; refusals publish nothing.
 """
 
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.mappings.transforms import strftime_of
 from gateway.runtime.roles import RoleContext
-from gateway.webhooks.scheme import SignatureScheme, signed, verify
+from gateway.webhooks.scheme import SignatureScheme, parse_json, signed, verify
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +72,7 @@ class Handled:
     note: str  # for the message log and the logs
     dossier_code: str = "-"
     after: Callable[[], Awaitable[None]] | None = None  # once the outcome is committed (log what was published)
+    raised: bool = False  # an operator should look at it (counted as raised_to_operators)
 
 
 # The connector's handling: the verified body, and the key to refuse when it comes again (or None).
@@ -95,12 +95,16 @@ class SignedWebhooks:
         return list(self.statuses)
 
     async def receive(self, request: Request, partner: WebhookPartner, handle: Handler) -> Response:
-        raw = await _body_within_limit(request)
+        raw = await body_within_limit(request)
         if raw is None:
             handled = Handled("too_large", self.messages["too_large"])
         else:
-            handled = await self._handled(partner, {key.lower(): value for key, value in request.headers.items()},
-                                          raw, handle)
+            try:
+                handled = await self._handled(partner, {key.lower(): value for key, value in request.headers.items()},
+                                              raw, handle)
+            except Exception as error:  # a defect here still gets an answer, a count and a record
+                log.exception("%s: webhook could not be checked", partner.name)
+                handled = Handled("unavailable", f"{type(error).__name__}: {error}")
         await self._record(partner, raw or b"", handled)
         return self.answer(partner, handled.outcome)
 
@@ -108,14 +112,9 @@ class SignedWebhooks:
         verified = verify(partner.scheme, partner.secret, headers, raw, partner.kind)
         if verified.refusal is not None:
             return Handled(verified.refusal, self.messages[verified.refusal])
-        body = verified.body
-        if body is None:
-            try:
-                body = json.loads(raw)
-            except ValueError as error:
-                return Handled("malformed", f"{self.messages['malformed']}: {error}")
-            if not isinstance(body, dict):
-                return Handled("malformed", f"{self.messages['malformed']}: the body is not a JSON object")
+        body = verified.body if verified.body is not None else parse_json(raw)
+        if not isinstance(body, dict):
+            return Handled("malformed", f"{self.messages['malformed']}: the body is not a JSON object")
         try:
             return await handle(body, verified.replay_key)
         except Exception as error:  # Kafka or the database: nothing was recorded, the partner sends again
@@ -125,7 +124,7 @@ class SignedWebhooks:
     async def _record(self, partner: WebhookPartner, raw: bytes, handled: Handled) -> None:
         flow = f"{self.flow_prefix}.{partner.name}"
         self.context.counters.add(flow, handled.outcome)
-        if handled.outcome in self.raised:
+        if handled.raised or handled.outcome in self.raised:
             self.context.counters.add(flow, "raised_to_operators")
         if handled.outcome not in ("accepted", "duplicate"):
             log.warning("%s: webhook refused (%s): %s", partner.name, handled.outcome, handled.note)
@@ -150,15 +149,15 @@ class SignedWebhooks:
         return ", ".join(f"{outcome} {status}" for outcome, status in self.statuses.items())
 
 
-async def _body_within_limit(request: Request) -> bytes | None:
-    """The body, or None when it is larger than MAX_BODY_BYTES (not read further)."""
+async def body_within_limit(request: Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The body, or None when it is larger than `limit` (not read further)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    if declared.isdigit() and int(declared) > limit:
         return None
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             return None
         chunks.append(chunk)
     return b"".join(chunks)

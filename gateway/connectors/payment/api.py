@@ -10,6 +10,7 @@ from gateway.connectors.payment.confirmations import ConfirmationIntake
 from gateway.connectors.payment.reconcile import StatementInvalid, reconcile_once, reconcile_statement
 from gateway.runtime.roles import RoleContext
 from gateway.store.tables import Payment
+from gateway.webhooks.intake import body_within_limit
 
 MAX_STATEMENT_BYTES = 20 * 1024 * 1024
 STATES = ("created", "open", "paid", "failed", "mismatch", "refused")
@@ -50,8 +51,8 @@ def payments_router(context: RoleContext, intake: ConfirmationIntake | None) -> 
         provider = intake.providers.get(name) if intake is not None else None
         if provider is None:
             raise HTTPException(404, detail=f"no payment provider '{name}'")
-        body = await request.body()
-        if len(body) > MAX_STATEMENT_BYTES:
+        body = await body_within_limit(request, MAX_STATEMENT_BYTES)
+        if body is None:
             raise HTTPException(413, detail=f"a statement is at most {MAX_STATEMENT_BYTES} bytes")
         try:
             report = await reconcile_statement(context.database, provider, body.decode("utf-8-sig"), [day] if day else None)

@@ -103,6 +103,9 @@ class PaymentOptions(Options):
     def _complete(self) -> "PaymentOptions":
         if missing := self.signature.missing_fields(("create", "query", "confirmation", "answer")):
             raise ValueError(f"checksum_sha256 needs signature.fields for {', '.join(missing)}")
+        if self.reconcile.max_age_s < self.payment_ttl_s:
+            raise ValueError(f"reconcile.max_age_s ({self.reconcile.max_age_s:g}) must be at least payment_ttl_s "
+                             f"({self.payment_ttl_s:g}): a payment paid just before it expires is still asked")
         if missing := self.answer.missing_codes([outcome.value for outcome in ConfirmationOutcome]):
             raise ValueError(f"answer.codes needs a code for every outcome; missing: {', '.join(missing)}")
         return self

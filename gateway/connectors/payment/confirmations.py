@@ -69,7 +69,7 @@ class ConfirmationIntake:
             await self.ledger.events.log(published, settlement.note)
 
         return Handled(settlement.outcome.value, settlement.note, settlement.dossier_code,
-                       after=log_published if published is not None else None)
+                       after=log_published if published is not None else None, raised=settlement.raised)
 
 
 def confirmation_intake(broker: KafkaBroker, context: RoleContext) -> ConfirmationIntake:

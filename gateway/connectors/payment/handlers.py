@@ -15,10 +15,12 @@ from gateway.connectors.payment.config import PaymentProvider, load_providers, p
 from gateway.connectors.payment.ledger import PaymentEvents, PaymentLedger, payment_event, reference_for
 from gateway.connectors.payment.reconcile import reconcile_forever
 from gateway.domain import DossierEvent, DossierStatus, DossierStatusChanged, PaymentEventKind, StatusChange
+from gateway.reliability.errors import PermanentError
 from gateway.reliability.outbound import Outcome, PartnerFlow, install_partner_flow
 from gateway.runtime.config import InvalidSettings, Settings
 from gateway.runtime.messaging import Delivery
 from gateway.runtime.roles import Role, RoleContext, UnknownRole
+from gateway.store.tables import Payment
 from gateway.topics import DOSSIER_EVENTS, Topic, retry_topic
 
 NAME = "payments"
@@ -36,8 +38,7 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
     for name, provider in providers.items():
         client = provider_client(context, provider)
         _install_provider(broker, context, provider, client, ledger, is_default=name == default)
-        if provider.options.reconcile.enabled:
-            context.background.append(functools.partial(reconcile_forever, context, provider, client, ledger))
+        context.background.append(functools.partial(reconcile_forever, context, provider, client, ledger))
 
 
 def provider_client(context: RoleContext, provider: PaymentProvider) -> PaymentClient:
@@ -62,24 +63,30 @@ def assessment_of(event: DossierEvent) -> StatusChange | None:
 def _install_provider(broker: KafkaBroker, context: RoleContext, provider: PaymentProvider, client: PaymentClient,
                       ledger: PaymentLedger, *, is_default: bool) -> None:
     name, options = provider.name, provider.options
+    configured = frozenset(payment_partners(context.settings))
 
     def applies_to(event: DossierEvent) -> bool:
         change = assessment_of(event)
         if change is None:
             return False
         chosen = change.fee_assessment.provider
-        return chosen == name or (chosen is None and is_default)
+        # The default provider also answers for a provider that is not configured (it refuses it),
+        # so the one-stop system always hears back.
+        return chosen == name or (is_default and (chosen is None or chosen not in configured))
 
     async def call(event: DossierEvent, delivery: Delivery) -> str:
         change = assessment_of(event)
         assessment = change.fee_assessment
+        if assessment.provider is not None and assessment.provider not in configured:
+            raise PermanentError(f"no payment provider '{assessment.provider}' is configured (or it is disabled); "
+                                 f"configured: {', '.join(sorted(configured))}", code="no-provider")
         reference = reference_for(event.step_key)
         payment = await ledger.open(
             provider=name, reference=reference, dossier_code=change.dossier_code, step_key=event.step_key,
             amount=assessment.total_vnd, currency=options.currency,
             fees=[fee.model_dump(mode="json") for fee in assessment.fees])
-        if payment.state == "open":
-            return f"payment {reference} already open"  # an earlier delivery created it
+        if payment.state != "created":
+            return f"payment {reference} already {payment.state}"  # an earlier delivery created it
         created_at = change.changed_at
         request = {
             "reference": reference, "amount": payment.amount, "currency": payment.currency,
@@ -97,12 +104,12 @@ def _install_provider(broker: KafkaBroker, context: RoleContext, provider: Payme
 
     async def report(event: DossierEvent, delivery: Delivery, outcome: Outcome) -> None:
         reference = reference_for(event.step_key)
-        if not outcome.delivered:
-            await ledger.refused(reference, outcome.detail)
-        payment = await ledger.get(reference)
-        if payment is None:  # refused before it was recorded (a spec could not build the request)
-            return
-        kind = PaymentEventKind.REQUESTED if outcome.delivered else PaymentEventKind.REFUSED
+        payment = await (ledger.get(reference) if outcome.delivered else ledger.refused(reference, outcome.detail))
+        if payment is None:  # refused before it was recorded: nothing the one-stop system can pay
+            payment = unrecorded_payment(event, name, options.currency, reference)
+        elif payment.state not in ("open", "refused"):
+            return  # it moved on (paid, failed, ...): that was told already
+        kind = PaymentEventKind.REQUESTED if payment.state == "open" else PaymentEventKind.REFUSED
         message = (f"Thanh toán qua {provider.title}" if outcome.delivered
                    else f"{provider.title} không tạo được yêu cầu thanh toán: {outcome.detail}")
         published = await ledger.events.publish(payment_event(payment, kind, message))
@@ -118,6 +125,13 @@ def _install_provider(broker: KafkaBroker, context: RoleContext, provider: Payme
         description=f"Creates the payment of each fee assessment (status 6) at {provider.title}"
                     + (" (also those naming no provider)" if is_default else "") + ".",
     ))
+
+
+def unrecorded_payment(event: DossierEvent, provider: str, currency: str, reference: str) -> Payment:
+    """A payment never recorded (refused before: no such provider), for the refusal event."""
+    change = assessment_of(event)
+    return Payment(reference=reference, provider=provider, dossier_code=change.dossier_code,
+                   amount=change.fee_assessment.total_vnd, currency=currency, state="refused")
 
 
 def own_topics(settings: Settings) -> tuple[Topic, ...]:

@@ -25,6 +25,7 @@ from gateway.connectors.payment.config import ConfirmationOutcome
 from gateway.domain import PaymentEvent, PaymentEventKind
 from gateway.domain.envelope import derived_message_id
 from gateway.mappings.transforms import aware_datetime
+from gateway.reliability.errors import PermanentError
 from gateway.runtime.messaging import Published, publish
 from gateway.store.database import Database
 from gateway.store.tables import Payment
@@ -50,6 +51,7 @@ class Settlement:
     note: str  # what happened, for the message log and the logs
     dossier_code: str = "-"
     event: Published | None = None  # the PaymentEvent published, when there was one
+    raised: bool = False  # an operator should look at it (also counted as raised_to_operators)
 
 
 class PaymentEvents:
@@ -86,7 +88,13 @@ class PaymentLedger:
                 reference=reference, provider=provider, dossier_code=dossier_code, step_key=step_key, amount=amount,
                 currency=currency, fees=json.dumps(fees, ensure_ascii=False), state="created", created_at=now,
                 updated_at=now).on_conflict_do_nothing(index_elements=["reference"]))
-            return await session.get(Payment, reference)
+            payment = await _locked(session, reference)
+            if payment.provider != provider:
+                raise PermanentError(f"payment {reference} was created at {payment.provider}, not {provider} "
+                                     "(the default provider changed since?); an operator decides", code="provider")
+            if payment.state == "refused":  # a dead letter replayed after the cause was fixed: try again
+                payment.state, payment.detail, payment.updated_at = "created", None, now
+            return payment
 
     async def get(self, reference: str) -> Payment | None:
         async with self.database.transaction() as session:
@@ -102,13 +110,15 @@ class PaymentLedger:
             payment.pay_code = reply.get("pay_code") or payment.pay_code
             payment.updated_at = datetime.now(UTC)
 
-    async def refused(self, reference: str, reason: str) -> None:
+    async def refused(self, reference: str, reason: str) -> Payment | None:
+        """The provider refused to create it (or it could not be asked): refused, unless it moved on."""
         async with self.database.transaction() as session:
             payment = await _locked(session, reference)
-            if payment.state == "created":
+            if payment is not None and payment.state == "created":
                 payment.state = "refused"
                 payment.detail = reason[:2000]
                 payment.updated_at = datetime.now(UTC)
+            return payment
 
     async def settle(self, provider: str, reply: dict[str, Any], *, via: str,
                      seen_signature: str | None = None) -> Settlement:
@@ -129,6 +139,11 @@ class PaymentLedger:
             if outcome == "paid":
                 return await self._paid(payment, reply, via, now)
             if outcome == "failed" and payment.state in OPEN_STATES:
+                if differs := _differs(payment, reply):
+                    payment.detail = f"a failed notice {differs}; the payment stays {payment.state}"
+                    log.error("payment %s of %s: %s", payment.reference, payment.dossier_code, payment.detail)
+                    return Settlement(ConfirmationOutcome.AMOUNT_MISMATCH, payment.detail, payment.dossier_code,
+                                      raised=True)
                 payment.state = "failed"
                 payment.detail = (reply.get("reason") or "the provider says the payment failed")[:2000]
                 event = await self.events.publish(_event(payment, PaymentEventKind.FAILED, now, payment.detail))
@@ -146,8 +161,8 @@ class PaymentLedger:
             payment.detail = f"a second transaction {transaction} for the paid reference (first {payment.transaction_id})"
             log.error("payment %s of %s: %s", payment.reference, payment.dossier_code, payment.detail)
             return Settlement(ConfirmationOutcome.CONFLICT, payment.detail, payment.dossier_code)
-        if amount is None:
-            return Settlement(ConfirmationOutcome.MALFORMED, "a paid confirmation without an amount",
+        if amount is None or transaction is None:
+            return Settlement(ConfirmationOutcome.MALFORMED, "a paid confirmation needs an amount and a transaction",
                               payment.dossier_code)
         if payment.state == "mismatch" and payment.transaction_id == transaction and payment.paid_amount == amount:
             return Settlement(ConfirmationOutcome.AMOUNT_MISMATCH, payment.detail or "amount mismatch",
@@ -166,10 +181,17 @@ class PaymentLedger:
             log.error("AMOUNT MISMATCH: payment %s of dossier %s at %s: %s", payment.reference,
                       payment.dossier_code, payment.provider, payment.detail)
             return Settlement(ConfirmationOutcome.AMOUNT_MISMATCH, payment.detail, payment.dossier_code)
+        # Paid after the provider said it failed (the citizen tried again with the same reference):
+        # the money is there, so it counts; but the one-stop system may have asked for a new payment.
+        after_failure = payment.state == "failed"
         payment.state = "paid"
-        payment.detail = None
+        payment.detail = "paid after the provider had said it failed: check for a second payment" \
+            if after_failure else None
+        if after_failure:
+            log.error("payment %s of %s: %s", payment.reference, payment.dossier_code, payment.detail)
         event = await self.events.publish(_event(payment, PaymentEventKind.PAID, now, f"đã thanh toán ({via})"))
-        return Settlement(ConfirmationOutcome.ACCEPTED, f"paid ({via})", payment.dossier_code, event)
+        return Settlement(ConfirmationOutcome.ACCEPTED, f"paid ({via})", payment.dossier_code, event,
+                          raised=after_failure)
 
     async def receipt(self, reference: str, reply: dict[str, Any]) -> Published | None:
         """Record the receipt of a paid payment; the receipt event goes out once."""
@@ -190,6 +212,14 @@ async def _locked(session: AsyncSession, reference: str, provider: str | None = 
     if provider is not None:
         query = query.where(Payment.provider == provider)
     return (await session.execute(query)).scalar_one_or_none()
+
+
+def _differs(payment: Payment, reply: dict[str, Any]) -> str:
+    """What in a notice disagrees with the request (amount, currency), in words; empty when nothing."""
+    amount, currency = reply.get("amount"), reply.get("currency")
+    if (amount is not None and amount != payment.amount) or (currency is not None and currency != payment.currency):
+        return f"says {amount} {currency or payment.currency} for a request of {payment.amount} {payment.currency}"
+    return ""
 
 
 def _moment(value: Any) -> datetime | None:

@@ -12,6 +12,7 @@ import asyncio
 import csv
 import io
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -37,32 +38,47 @@ VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 async def reconcile_forever(context: RoleContext, provider: PaymentProvider, client: PaymentClient,
                             ledger: PaymentLedger) -> None:
+    settings = provider.options.reconcile
+
     async def one_round() -> None:
-        outcomes = await reconcile_once(context.database, provider, client, ledger)
+        if not settings.enabled:  # signatures kept against replays are forgotten all the same
+            async with context.database.transaction() as session:
+                await _forget_stale_signatures(session, provider, datetime.now(UTC))
+            return
+        outcomes = await reconcile_once(context.database, provider, client, ledger,
+                                        claim_s=settings.interval_s * 0.9)
         for outcome, count in outcomes.items():
             context.counters.add(f"payments.{provider.name}", f"reconcile_{outcome}", count)
 
-    await every(provider.options.reconcile.interval_s, context.stopping, one_round, f"{provider.name} reconciliation")
+    await every(settings.interval_s, context.stopping, one_round, f"{provider.name} reconciliation")
 
 
 async def reconcile_once(database: Database, provider: PaymentProvider, client: PaymentClient,
-                         ledger: PaymentLedger, *, min_age_s: float | None = None) -> dict[str, int]:
-    """One round of status queries and receipt fetches; returns counts by outcome."""
+                         ledger: PaymentLedger, *, min_age_s: float | None = None,
+                         claim_s: float = 5.0) -> dict[str, int]:
+    """One round of status queries and receipt fetches; returns counts by outcome. Payments asked
+    are claimed for `claim_s` (another worker's round skips them) and the least recently asked go
+    first, so a backlog larger than `batch` is walked through."""
     settings = provider.options.reconcile
     now = datetime.now(UTC)
     youngest = now - timedelta(seconds=settings.min_age_s if min_age_s is None else min_age_s)
+    oldest = now - timedelta(seconds=settings.max_age_s)
+    in_window = (Payment.created_at <= youngest) & (Payment.created_at >= oldest)
+    # Failed ones too: a citizen may still pay the same reference, and a lost confirmation shows here.
+    wanted = Payment.state.in_((*OPEN_STATES, "failed")) & in_window
+    if provider.options.operations.receipt is not None:
+        wanted = or_(wanted, (Payment.state == "paid") & Payment.receipt_number.is_(None)
+                     & (Payment.created_at >= oldest))
     async with database.transaction() as session:
-        # Claimed (queried_at = now), so two workers' rounds do not ask the same payments.
         rows = (await session.execute(
-            select(Payment).where(Payment.provider == provider.name, or_(
-                Payment.state.in_(OPEN_STATES) & (Payment.created_at <= youngest)
-                & (Payment.created_at >= now - timedelta(seconds=settings.max_age_s)),
-                (Payment.state == "paid") & Payment.receipt_number.is_(None)))
-            .where(or_(Payment.queried_at.is_(None), Payment.queried_at < now - timedelta(seconds=5)))
-            .order_by(Payment.created_at).limit(settings.batch).with_for_update(skip_locked=True))).scalars().all()
+            select(Payment).where(Payment.provider == provider.name, wanted,
+                                  or_(Payment.queried_at.is_(None),
+                                      Payment.queried_at < now - timedelta(seconds=claim_s)))
+            .order_by(Payment.queried_at.asc().nulls_first(), Payment.created_at)
+            .limit(settings.batch).with_for_update(skip_locked=True))).scalars().all()
         for row in rows:
             row.queried_at = now
-        await forget_before(session, provider.name, now - timedelta(seconds=2 * provider.options.signature.tolerance_s))
+        await _forget_stale_signatures(session, provider, now)
     outcomes: Counter = Counter()
     limit = asyncio.Semaphore(settings.concurrency)
 
@@ -77,6 +93,10 @@ async def reconcile_once(database: Database, provider: PaymentProvider, client: 
 
     await asyncio.gather(*(settle(row.reference, row.state) for row in rows))
     return dict(outcomes)
+
+
+async def _forget_stale_signatures(session, provider: PaymentProvider, now: datetime) -> None:
+    await forget_before(session, provider.name, now - timedelta(seconds=2 * provider.options.signature.tolerance_s))
 
 
 async def _settle_one(provider: PaymentProvider, client: PaymentClient, ledger: PaymentLedger, reference: str,
@@ -185,7 +205,7 @@ def read_statement(text: str, statement: Statement) -> list[StatementLine]:
             reference = (row[columns["reference"]] or "").strip()
             if not reference:
                 raise ValueError("no reference")
-            amount = int(str(row[columns["amount"]]).strip().replace(".", "").replace(",", ""))
+            amount = _amount(row[columns["amount"]])
             paid_at = None
             if "paid_at" in columns and (row[columns["paid_at"]] or "").strip():
                 text_time = row[columns["paid_at"]].strip()
@@ -214,14 +234,11 @@ async def reconcile_statement(database: Database, provider: PaymentProvider, tex
     days = sorted(set(dates or [line.paid_at.astimezone(VIETNAM).date() for line in lines if line.paid_at]))
     if not days:
         raise StatementInvalid("the statement has no dated rows: give the statement's date (--date)")
-    # In UTC, as the gateway stores times (SQLite keeps no zone).
-    start = datetime.combine(days[0], datetime.min.time(), VIETNAM).astimezone(UTC)
-    end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), VIETNAM).astimezone(UTC)
     theirs = {line.reference: line for line in lines}
     async with database.transaction() as session:
         ours_on_days = (await session.execute(select(Payment).where(
             Payment.provider == provider.name, Payment.state.in_(("paid", "mismatch")),
-            Payment.paid_at >= start, Payment.paid_at < end))).scalars().all()
+            or_(*(_on_day(day) for day in days))))).scalars().all()
         known = {row.reference: row for row in (await session.execute(select(Payment).where(
             Payment.provider == provider.name, Payment.reference.in_(list(theirs))))).scalars().all()} if theirs else {}
         total = (await session.execute(select(func.count()).select_from(Payment).where(
@@ -229,13 +246,17 @@ async def reconcile_statement(database: Database, provider: PaymentProvider, tex
     log.info("%s: reconciling %d statement rows with %d payments paid on %s (%d recorded in all)", provider.name,
              len(lines), len(ours_on_days), ", ".join(map(str, days)), total)
     report = ReconciliationReport(provider.name, days)
+    listed: set[str] = set()
     for line in lines:
         ours = known.get(line.reference)
         row = ReconciliationRow(bucket="matched", reference=line.reference, their_amount=line.amount,
                                 transaction_id=line.transaction_id or "")
         if ours is not None:
             row.dossier_code, row.our_amount, row.our_state = ours.dossier_code, ours.amount, ours.state
-        if ours is None or ours.state not in ("paid", "mismatch"):
+        if line.reference in listed:  # paid twice, or a reversal: money the gateway has one record of
+            row.bucket = "missing_ours"
+            row.note = "the reference is listed again: a second transaction the gateway has no record of"
+        elif ours is None or ours.state not in ("paid", "mismatch"):
             row.bucket = "missing_ours"
             row.note = ("no such payment at the gateway" if ours is None
                         else f"the gateway has it {ours.state}: no confirmation reached it")
@@ -246,7 +267,9 @@ async def reconcile_statement(database: Database, provider: PaymentProvider, tex
             row.bucket = "amount_mismatch"
             row.note = ours.detail or "the gateway holds it as a mismatch"
         elif line.transaction_id and ours.transaction_id and line.transaction_id != ours.transaction_id:
-            row.note = f"transaction differs: ours {ours.transaction_id}"
+            row.bucket = "missing_ours"
+            row.note = f"the gateway recorded transaction {ours.transaction_id}, not this one"
+        listed.add(line.reference)
         report.rows.append(row)
     for ours in ours_on_days:
         if ours.reference not in theirs:
@@ -256,6 +279,22 @@ async def reconcile_statement(database: Database, provider: PaymentProvider, tex
                 note="paid at the gateway, not in the statement"))
     report.rows.sort(key=lambda row: (BUCKETS.index(row.bucket), row.reference))
     return report
+
+
+def _on_day(day: date):
+    """Paid on this day in Vietnam, compared in UTC as the gateway stores times (SQLite keeps no zone)."""
+    start = datetime.combine(day, datetime.min.time(), VIETNAM).astimezone(UTC)
+    return (Payment.paid_at >= start) & (Payment.paid_at < start + timedelta(days=1))
+
+
+def _amount(text: str | None) -> int:
+    """An amount in đồng as statements write it: 70000, 70.000 or 70,000 (thousands), 70000.00."""
+    value = str(text or "").strip()
+    if re.fullmatch(r"\d{1,3}([.,]\d{3})+", value):
+        return int(re.sub(r"[.,]", "", value))
+    if match := re.fullmatch(r"(\d+)([.,]0{1,2})?", value):
+        return int(match.group(1))
+    raise ValueError(f"amount {value!r} is not a whole number of đồng")
 
 
 def _blank(value: int | None) -> str:
