@@ -222,6 +222,12 @@ class PartnerSettings(Group):
         return value
 
 
+def partners_served_by(settings: "Settings", connector: str) -> dict[str, PartnerSettings]:
+    """The enabled partners a generic connector serves (partners.NAME.connector), by name."""
+    return {name: partner for name, partner in settings.partners.items()
+            if partner.connector == connector and partner.enabled}
+
+
 def partner_options(model: type[OptionsModel], name: str, settings: PartnerSettings) -> OptionsModel:
     """partners.NAME.options read as a generic connector's options model; every problem names its setting."""
     try:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.mappings.transforms import strftime_of
 from gateway.runtime.roles import RoleContext
+from gateway.runtime.templates import filled
 from gateway.webhooks.scheme import SignatureScheme, parse_json, signed, verify
 
 log = logging.getLogger(__name__)
@@ -142,7 +143,7 @@ class SignedWebhooks:
         values = {"code": partner.answer.codes[outcome], "message": self.messages[outcome],
                   "partner_code": partner.partner_code,
                   "time": datetime.now(VIETNAM).strftime(strftime_of(partner.answer.time_format))}
-        raw, headers = signed(partner.scheme, partner.secret, _filled(partner.answer.body, values), "answer")
+        raw, headers = signed(partner.scheme, partner.secret, filled(partner.answer.body, values), "answer")
         return Response(raw, status_code=self.statuses[outcome], media_type="application/json", headers=headers)
 
     def openapi_description(self) -> str:
@@ -161,13 +162,3 @@ async def body_within_limit(request: Request, limit: int = MAX_BODY_BYTES) -> by
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _filled(template: Any, values: dict[str, str]) -> Any:
-    if isinstance(template, dict):
-        return {key: _filled(value, values) for key, value in template.items()}
-    if isinstance(template, list):
-        return [_filled(item, values) for item in template]
-    if isinstance(template, str):
-        return template.format_map(values)
-    return template

@@ -108,7 +108,7 @@ def _sample_answers(service: MinistryService, code: str) -> bool:
     if play is None:
         console.print("[yellow]·[/] no options.simulator: reply specs are checked by `gateway mapping test` only")
         return True
-    from gateway.connectors.ministry.simulator import filled  # the simulator's own templating
+    from gateway.runtime.templates import filled  # the simulator's own templating
 
     values = {"dossier_code": code, "receipt": "BN-0001", "status": play.statuses[-1], "step": len(play.statuses),
               "changed_at": datetime.now(UTC).replace(microsecond=0).isoformat(), "reason": "sample"}

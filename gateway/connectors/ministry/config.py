@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.domain import DossierStatus
-from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partner_options
+from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partner_options, partners_served_by
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 FINAL_STATUSES = [DossierStatus.REFUSED, DossierStatus.WITHDRAWN, DossierStatus.STOPPED, DossierStatus.PROCESSED,
@@ -141,8 +141,7 @@ def ministry_options(name: str, settings: PartnerSettings) -> MinistryOptions:
 
 def soap_partners(settings: Settings) -> dict[str, PartnerSettings]:
     """The enabled partners served by the SOAP connector, by name."""
-    return {name: partner for name, partner in settings.partners.items()
-            if partner.connector == "soap" and partner.enabled}
+    return partners_served_by(settings, "soap")
 
 
 def callback_partners(settings: Settings) -> dict[str, PartnerSettings]:

@@ -33,6 +33,7 @@ from gateway.connectors.ministry.service import MinistryService
 from gateway.connectors.ministry.wsdl import MessageInvalid
 from gateway.runtime.config import PartnerSettings
 from gateway.simulators.faults import FaultProfile
+from gateway.runtime.templates import filled
 from gateway.simulators.framework import Simulator
 
 log = logging.getLogger(__name__)
@@ -265,16 +266,3 @@ class SoapMinistrySimulator(Simulator):
                         continue
                     if response.status_code == 200:
                         dossier.called_back = index
-
-
-def filled(template: Any, values: dict[str, Any]) -> Any:
-    """The template with {placeholders} filled; a string that is only a placeholder keeps its value's type."""
-    if isinstance(template, dict):
-        return {key: filled(item, values) for key, item in template.items()}
-    if isinstance(template, list):
-        return [filled(item, values) for item in template]
-    if isinstance(template, str):
-        if template.startswith("{") and template.endswith("}") and template[1:-1] in values:
-            return values[template[1:-1]]
-        return template.format_map(values)
-    return template

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gateway.mappings.errors import SpecProblems
 from gateway.mappings.spec import MappingSpec, load_spec, resolve_spec_folder
-from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partner_options
+from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partner_options, partners_served_by
 from gateway.webhooks.intake import AnswerFormat, WebhookPartner
 from gateway.webhooks.scheme import SignatureScheme
 
@@ -176,8 +176,7 @@ def payment_options(name: str, settings: PartnerSettings) -> PaymentOptions:
 
 def payment_partners(settings: Settings) -> dict[str, PartnerSettings]:
     """The enabled partners served by the payment connector, by name."""
-    return {name: partner for name, partner in settings.partners.items()
-            if partner.connector == "payment" and partner.enabled}
+    return partners_served_by(settings, "payment")
 
 
 def load_providers(settings: Settings, *, needs_secret: bool = True) -> dict[str, PaymentProvider]:
