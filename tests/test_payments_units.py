@@ -103,3 +103,16 @@ def test_a_statement_is_read_as_configured_and_every_bad_row_is_named() -> None:
         and "line 4" in str(error.value)
     with pytest.raises(StatementInvalid, match="no column SoTienThu"):
         read_statement("MaGiaoDich,MaDonHang\nV1,GW1\n", statement)
+
+
+def test_blank_fields_of_a_provider_are_absent(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from gateway.connectors.payment.client import PaymentClient
+
+    provider = PaymentProvider("payment_post_office", PartnerSettings(**shipped("payment_post_office")),
+                               needs_secret=False)
+    client = PaymentClient(provider, "http://127.0.0.1:9", httpx.AsyncClient())
+    pending = client.read({"MaDonHang": "GW1", "TrangThai": "0", "SoTienThu": 70000, "MaGiaoDich": "",
+                           "ThoiGianThu": " "}, "confirmation")
+    assert pending == {"ok": True, "reference": "GW1", "outcome": "pending", "amount": 70000, "currency": "VND"}

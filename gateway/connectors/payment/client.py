@@ -79,7 +79,16 @@ class PaymentClient:
     def read(self, body: dict[str, Any], operation: str) -> dict[str, Any]:
         """A provider's answer or confirmation in the gateway's words (raises MappingFailure /
         OutputInvalid, which are permanent)."""
-        return self.provider.specs["reply"].map({"body": body, "operation": operation})
+        return self.provider.specs["reply"].map({"body": _absent_as_null(body), "operation": operation})
+
+
+def _absent_as_null(value: Any) -> Any:
+    """Providers write an absent value as "" or null (MaGiaoDich: "" on a pending notice): both are absent."""
+    if isinstance(value, dict):
+        return {key: _absent_as_null(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_absent_as_null(item) for item in value]
+    return None if isinstance(value, str) and not value.strip() else value
 
 
 def _optional_credential(provider: PaymentProvider, name: str) -> str | None:
