@@ -1,8 +1,8 @@
 """What can be set for the national portal, under partners.national_portal.options."""
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.runtime.config import InvalidSettings, PartnerSettings
+from gateway.runtime.config import PartnerSettings, partner_options
 
 NAME = "national_portal"
 
@@ -45,9 +45,4 @@ class NationalPortalOptions(BaseModel):
 
 
 def portal_options(settings: PartnerSettings) -> NationalPortalOptions:
-    try:
-        return NationalPortalOptions.model_validate(settings.options)
-    except ValidationError as error:
-        raise InvalidSettings([
-            f"partners.{NAME}.options.{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors()]) from None
+    return partner_options(NationalPortalOptions, NAME, settings)
