@@ -9,6 +9,8 @@ from gateway.domain.dossier import (
     Fee,
     FeeAssessment,
     FeeKind,
+    PostalAddress,
+    PostalChoice,
     StatusChange,
     SupplementRequest,
 )
@@ -21,6 +23,7 @@ from gateway.domain.events import (
     OneGateUpdateKind,
 )
 from gateway.domain.payment import PaymentEvent, PaymentEventKind
+from gateway.domain.shipment import ShipmentInfo, ShipmentKind, ShipmentState
 
 __all__ = [
     "Applicant",
@@ -39,6 +42,11 @@ __all__ = [
     "OneGateUpdateKind",
     "PaymentEvent",
     "PaymentEventKind",
+    "PostalAddress",
+    "PostalChoice",
+    "ShipmentInfo",
+    "ShipmentKind",
+    "ShipmentState",
     "StatusChange",
     "SupplementRequest",
 ]

@@ -85,6 +85,39 @@ class Fee(CanonicalModel):
     kind: FeeKind = FeeKind.CHARGE
 
 
+class PostalAddress(CanonicalModel):
+    """Where the post collects or delivers (địa chỉ bưu chính), with the administrative codes
+    the postal service prices and routes by."""
+
+    name: str = Field(min_length=1, max_length=200, description="Who hands over or receives the parcel")
+    address: str = Field(min_length=1, max_length=500, description="Street address")
+    phone: str = Field(min_length=9, max_length=20, description="Phone the postman calls (SoDienThoai)")
+    email: str | None = Field(default=None, max_length=200)
+    province_code: str = Field(pattern=r"^[0-9]{2}$", description="Province code (MaTinh), 2 digits")
+    district_code: str = Field(pattern=r"^[0-9]{3}$", description="District code (MaHuyen), 3 digits")
+
+
+class PostalChoice(CanonicalModel):
+    """The applicant chose the public postal service (dịch vụ bưu chính công ích): to hand the
+    dossier over at home (nộp hồ sơ qua bưu chính), to receive the result at home (nhận kết quả
+    qua bưu chính), or both."""
+
+    pick_up_from: PostalAddress | None = Field(default=None, description="Collect the dossier here")
+    return_to: PostalAddress | None = Field(default=None, description="Deliver the result here once processed")
+    collect_on_delivery_vnd: int = Field(
+        default=0, ge=0, le=100_000_000,
+        description="Fees the postman collects from the applicant on delivering the result (CODAmount)")
+    carrier: str | None = Field(
+        default=None, max_length=100, pattern=r"^[a-z0-9_]+$",
+        description="The postal partner (a partner name); empty: the configured default")
+
+    @model_validator(mode="after")
+    def _something_to_carry(self) -> "PostalChoice":
+        if self.pick_up_from is None and self.return_to is None:
+            raise ValueError("a postal choice needs pick_up_from, return_to or both")
+        return self
+
+
 class Dossier(CanonicalModel):
     """A dossier received by the provincial one-stop system."""
 
@@ -106,6 +139,7 @@ class Dossier(CanonicalModel):
     online_payment: bool = Field(default=False, description="DuocThanhToanTrucTuyen")
     documents: tuple[DossierDocument, ...] = ()
     fees: tuple[Fee, ...] = ()
+    postal: PostalChoice | None = Field(default=None, description="Pick-up and/or return by post, when chosen")
 
 
 class SupplementRequest(CanonicalModel):

@@ -6,6 +6,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AwareDatetime, Field, RootModel
 
 from gateway.domain.dossier import CanonicalModel, Dossier, DossierCode, DossierStatus, StatusChange
+from gateway.domain.shipment import ShipmentInfo
 
 
 class VersionedBody(CanonicalModel):
@@ -63,7 +64,7 @@ class DossierEvent(RootModel[Annotated[DossierSubmitted | DossierStatusChanged, 
 
 
 class OneGateUpdateKind(StrEnum):
-    RECEIVED = "received"  # the gateway accepted the event (technical acknowledgement)
+    RECEIVED = "received"  # the gateway accepted the event (technical acknowledgement), or the post collected the dossier
     STATUS = "status"  # a partner reported processing progress
     RESULT = "result"  # a partner returned a result document
     RECEIPT = "receipt"  # a fee was paid (biên lai)
@@ -82,3 +83,5 @@ class OneGateUpdate(VersionedBody):
     occurred_at: AwareDatetime
     status: DossierStatus | None = None
     message: str = Field(default="", max_length=2000, description="Shown to the officer; Vietnamese where possible")
+    shipment: ShipmentInfo | None = Field(default=None, description="With tracking (and postal received/status "
+                                                                     "updates): the parcel and where it stands")

@@ -18,6 +18,8 @@ from gateway.connectors.ministry.config import callback_partners
 from gateway.connectors.ministry.reports import StatusReports
 from gateway.connectors.payment.config import payment_partners
 from gateway.connectors.payment.confirmations import confirmation_intake
+from gateway.connectors.postal.config import postal_partners
+from gateway.connectors.postal.tracking import tracking_intake
 from gateway.ops.flow_counters import FlowCounters
 from gateway.reliability.breaker import Breakers
 from gateway.reliability.dead_letters import DeadLetters
@@ -133,11 +135,13 @@ class Gateway:
         self.running.roles = [role.name for role in roles]
         dossier_events = dossier_events_publisher(self.broker)
         # Publishers are declared before the broker starts: the callback endpoint's, when it serves one.
-        ministry_reports = payment_intake = None
+        ministry_reports = payment_intake = postal_intake = None
         if self.plan.serve_http and callback_partners(settings):
             ministry_reports = StatusReports(self.broker, self.database, self.message_log, where="callback")
         if self.plan.serve_http and payment_partners(settings):
             payment_intake = confirmation_intake(self.broker, self.context)
+        if self.plan.serve_http and postal_partners(settings):
+            postal_intake = tracking_intake(self.broker, self.context)
         try:
             await start_broker(self.broker)
         except Exception as error:
@@ -148,7 +152,7 @@ class Gateway:
 
         if http_server is not None:
             self.http_app = build_http_app(self.context, self.broker, dossier_events, self.registry, simulators,
-                                           ministry_reports, payment_intake)
+                                           ministry_reports, payment_intake, postal_intake)
             await http_server.start(self.http_app)
             self._stack.push_async_callback(http_server.stop)  # stopping: no new requests first
             self.running.http_url = http_server.url

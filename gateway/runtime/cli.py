@@ -261,6 +261,14 @@ def _print_summary(summary: dict) -> None:
     for flow, counts in summary["flows"].items():
         table.add_row(flow, *(str(counts.get(column, 0)) for column in columns))
     console.print(table)
+    if "postal" in summary:
+        chosen = summary["postal"]["chosen"]
+        parcels = Table(title=f"Postal: {chosen['dossiers']} dossiers by post, {chosen['parcels']} parcels")
+        parcels.add_column("parcel")
+        parcels.add_column("states (this demo)")
+        for kind, states in summary["postal"]["parcels"].items():
+            parcels.add_row(kind, ", ".join(f"{state} {count}" for state, count in sorted(states.items())))
+        console.print(parcels)
 
 
 UrlOption = Annotated[str, typer.Option(help="The running gateway's HTTP address")]

@@ -184,10 +184,10 @@ class PartnerSettings(Group):
     """One partner endpoint: configured, not coded."""
 
     enabled: bool = Field(default=True, description="Whether the gateway talks to this partner")
-    connector: Literal["soap", "payment"] | None = Field(
+    connector: Literal["soap", "payment", "postal"] | None = Field(
         default=None, description="A generic connector serving this partner, configured in options (soap: a "
-                                  "ministry service over SOAP; payment: a fee payment provider). Empty: the "
-                                  "connector of the same name")
+                                  "ministry service over SOAP; payment: a fee payment provider; postal: a postal "
+                                  "service). Empty: the connector of the same name")
     endpoint: AnyHttpUrl | None = Field(default=None, description="Empty: the partner's simulator when it runs")
     credentials: dict[str, str] = Field(
         default_factory=dict,

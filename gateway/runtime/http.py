@@ -14,6 +14,8 @@ from gateway.connectors.ministry.callback import callback_router
 from gateway.connectors.ministry.reports import StatusReports
 from gateway.connectors.payment.api import payments_router
 from gateway.connectors.payment.confirmations import ConfirmationIntake, confirmations_router
+from gateway.connectors.postal.api import postal_router
+from gateway.connectors.postal.tracking import TrackingIntake
 from gateway.connectors.onegate.intake import answer_invalid_request, intake_router
 from gateway.ops.dead_letters_api import dead_letters_router
 from gateway.ops.audit_api import audit_router
@@ -34,6 +36,7 @@ def build_http_app(
     simulators: SimulatorHost | None = None,
     ministry_reports: StatusReports | None = None,
     payment_intake: ConfirmationIntake | None = None,
+    postal_intake: TrackingIntake | None = None,
 ) -> FastAPI:
     database, counters = context.database, context.counters
     # The producer gives up on a write after kafka.request_timeout_ms and drops it unsent; the
@@ -46,6 +49,7 @@ def build_http_app(
     )
     app.state.counters = counters
     app.state.payment_intake = payment_intake
+    app.state.postal_intake = postal_intake
     app.add_exception_handler(RequestValidationError, answer_invalid_request)
     app.include_router(intake_router(dossier_events, counters, context.message_log, publish_timeout_s))
     retry_topics = {topic.name for topic in gateway_topics(context.settings) if topic.name.startswith(RETRY_TOPIC_PREFIX)}
@@ -54,6 +58,7 @@ def build_http_app(
     app.include_router(callback_router(context, ministry_reports))
     app.include_router(confirmations_router(payment_intake))
     app.include_router(payments_router(context, payment_intake))
+    app.include_router(postal_router(context, postal_intake))
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -69,11 +69,12 @@ def all_roles() -> dict[str, Role]:
     from gateway.connectors.ministry import handlers as ministry
     from gateway.connectors.national_portal import handlers as national_portal
     from gateway.connectors.payment import handlers as payments
+    from gateway.connectors.postal import handlers as postal
     from gateway.connectors.webhook import handlers as webhook
     from gateway.ops import dossier_ledger
 
     return {role.name: role for role in (dossier_ledger.ROLE, national_portal.ROLE, webhook.ROLE, ministry.ROLE,
-                                              payments.ROLE)}
+                                              payments.ROLE, postal.ROLE)}
 
 
 def partner_name_problems(name: str, what: str) -> list[str]:

@@ -1,4 +1,8 @@
-"""`gateway demo`: the one-stop simulator submits dossiers, then every flow is summarised."""
+"""`gateway demo`: the one-stop simulator submits dossiers, then every flow is summarised.
+
+Some dossiers choose the public postal service (pick-up at home, result by post); those whose
+result goes home by post are then processed (status 2, 4, 9), and when the gateway serves a
+postal carrier the demo also waits for their parcels to end (delivered or returned)."""
 
 import asyncio
 import time
@@ -14,6 +18,8 @@ from gateway.simulators.onegate import OneGateSimulator
 
 CONCURRENCY = 16
 POLL_S = 0.25
+FINAL_PARCEL_STATES = ("delivered", "returned", "cancelled", "refused")
+PARCELS_PER_REQUEST = 200  # dossier codes asked about at once
 
 
 async def run_demo(settings: Settings, *, dossiers: int, url: str, timeout_s: float, seed: int | None,
@@ -47,16 +53,24 @@ async def _drive(url: str, count: int, timeout_s: float, seed: int | None, conso
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         before = await _flows(client)
         partners_before = await _partners(client)
+        serves_postal = await _serves_postal(client)
         outcomes = {"accepted": 0, "rejected": 0, "failed": 0}
+        by_post: dict[str, int] = {}  # dossier code -> parcels it asks for
+        steps = {"accepted": 0}  # status changes of those dossiers, which every consumer also takes
         with Progress(console=console, disable=console is None, transient=True) as progress:
             task = progress.add_task("submitting dossiers", total=count)
             limit = asyncio.Semaphore(CONCURRENCY)
 
             async def submit(number: int) -> None:
                 async with limit:
+                    dossier = simulator.dossier(number)
                     try:
-                        response = await simulator.submit(client, simulator.dossier(number))
+                        response = await simulator.submit(client, dossier)
                         key = "accepted" if response.status_code == 202 else "rejected" if response.status_code == 422 else "failed"
+                        if key == "accepted" and dossier.postal is not None:
+                            by_post[dossier.code] = 1 + (dossier.postal.pick_up_from is not None)
+                            for step in simulator.processing(dossier):  # processed: the result goes by post
+                                steps["accepted"] += (await simulator.report(client, step)).status_code == 202
                     except httpx.HTTPError:
                         key = "failed"
                     outcomes[key] += 1
@@ -65,24 +79,39 @@ async def _drive(url: str, count: int, timeout_s: float, seed: int | None, conso
             await asyncio.gather(*(submit(number) for number in range(1, count + 1)))
 
             consumers = sorted(name for name, role in all_roles().items() if role.takes_every_dossier)
-            settle = progress.add_task(f"waiting for {', '.join(consumers)}", total=outcomes["accepted"] * len(consumers))
+            events = outcomes["accepted"] + steps["accepted"]
+            settle = progress.add_task(f"waiting for {', '.join(consumers)}", total=events * len(consumers))
             deadline = time.monotonic() + timeout_s
             while True:
                 flows = _delta(before, await _flows(client))
                 handled = [_handled(flows.get(flow, {})) for flow in consumers]
-                progress.update(settle, completed=sum(min(count, outcomes["accepted"]) for count in handled))
-                settled = all(count >= outcomes["accepted"] for count in handled)
+                progress.update(settle, completed=sum(min(count, events) for count in handled))
+                settled = all(count >= events for count in handled)
                 if settled or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(POLL_S)
+            postal = None
+            if serves_postal:  # wait for this demo's parcels to end
+                parcels = progress.add_task("parcels delivered or returned", total=sum(by_post.values()))
+                while True:
+                    postal, ended = await _parcels(client, by_post)
+                    progress.update(parcels, completed=ended)
+                    if ended >= sum(by_post.values()) or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(POLL_S)
+                settled = settled and ended >= sum(by_post.values())
         flows |= _delta(partners_before, await _partners(client))
 
     # The intake row from the one-stop side: what it sent, and what it could not hand over.
     intake = flows.setdefault("intake", {})
     intake["sent"] = count
     intake["failed"] = outcomes["failed"]
-    return {"gateway": url, "dossiers": count, "settled": settled and outcomes["failed"] == 0,
-            "seconds": time.monotonic() - started, "flows": dict(sorted(flows.items()))}
+    summary = {"gateway": url, "dossiers": count, "settled": settled and outcomes["failed"] == 0,
+               "seconds": time.monotonic() - started, "flows": dict(sorted(flows.items()))}
+    if postal is not None:
+        summary["postal"] = {"chosen": {"dossiers": len(by_post), "parcels": sum(by_post.values())},
+                             "parcels": postal}
+    return summary
 
 
 def _handled(counts: dict[str, int]) -> int:
@@ -109,6 +138,26 @@ async def _partners(client: httpx.AsyncClient) -> dict[str, dict[str, int]]:
         }
         for name, stats in response.json().items()
     }
+
+
+async def _serves_postal(client: httpx.AsyncClient) -> bool:
+    response = await client.get("/api/v1/postal/carriers")
+    return response.status_code == 200 and bool(response.json())
+
+
+async def _parcels(client: httpx.AsyncClient, by_post: dict[str, int]) -> tuple[dict[str, dict[str, int]], int]:
+    """The parcels of these dossiers by kind and state, and how many have ended."""
+    states: dict[str, dict[str, int]] = {}
+    codes = list(by_post)
+    for start in range(0, len(codes), PARCELS_PER_REQUEST):
+        response = await client.get("/api/v1/postal/shipments", params={
+            "dossier": codes[start:start + PARCELS_PER_REQUEST], "limit": 2 * PARCELS_PER_REQUEST})
+        response.raise_for_status()
+        for row in response.json():
+            kind = states.setdefault(row["kind"], {})
+            kind[row["state"]] = kind.get(row["state"], 0) + 1
+    ended = sum(count for kind in states.values() for state, count in kind.items() if state in FINAL_PARCEL_STATES)
+    return states, ended
 
 
 def _delta(before: dict, after: dict) -> dict[str, dict[str, int]]:

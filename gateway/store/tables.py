@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -193,3 +193,51 @@ class WebhookSignature(Base):
     partner: Mapped[str] = mapped_column(String(100), primary_key=True)
     signature: Mapped[str] = mapped_column(String(128), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Shipment(Base):
+    """A parcel of the postal service for one dossier: a pick-up of the dossier or the return of
+    its result, one per dossier, kind and carrier. `counted_in` (YYYY-MM, Vietnam time) is set
+    when it counts for the monthly report: a pick-up when picked up, a return when delivered."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (UniqueConstraint("carrier", "dossier_code", "kind"), UniqueConstraint("carrier", "tracking_number"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    carrier: Mapped[str] = mapped_column(String(100), index=True)
+    dossier_code: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # pick_up, return
+    agency_code: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    tracking_number: Mapped[str | None] = mapped_column(String(40))  # ItemCode, unique at its carrier
+    address: Mapped[str] = mapped_column(Text)  # JSON of the applicant's PostalAddress
+    cod_vnd: Mapped[int] = mapped_column(BigInteger, default=0)
+    description: Mapped[str] = mapped_column(Text)  # what the parcel holds, as the order says
+    fee_vnd: Mapped[int | None] = mapped_column(BigInteger)  # quoted or charged postage
+    status_code: Mapped[str | None] = mapped_column(String(20))  # the postal service's last applied code
+    state_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # time of the event that set state
+    detail: Mapped[str | None] = mapped_column(Text)  # the last reason or problem, for operators
+    counted_in: Mapped[str | None] = mapped_column(String(7), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    polled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ShipmentEvent(Base):
+    """Every tracking event seen for a shipment, once (by code and time), whether or not it
+    moved the shipment: the parcel's history as the postal service told it."""
+
+    __tablename__ = "shipment_events"
+    __table_args__ = (UniqueConstraint("shipment_id", "status_code", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shipment_id: Mapped[int] = mapped_column(Integer, index=True)
+    status_code: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str | None] = mapped_column(String(20))  # None: a code the status table does not know
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    message: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(Text)
+    applied: Mapped[bool] = mapped_column(Boolean)  # it moved the shipment
+    via: Mapped[str] = mapped_column(String(20))  # callback, poll
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.mappings.errors import SpecProblems
-from gateway.mappings.spec import MappingSpec, load_spec, resolve_spec_folder
+from gateway.connectors.json_api import Operation, load_specs, operation_specs, shared_secret
+from gateway.mappings.spec import resolve_spec_folder
 from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partner_options, partners_served_by
 from gateway.webhooks.intake import AnswerFormat, WebhookPartner
 from gateway.webhooks.scheme import SignatureScheme
@@ -36,12 +36,6 @@ class ConfirmationOutcome(StrEnum):
 
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Operation(Options):
-    method: Literal["GET", "POST"] = "POST"
-    path: str = Field(pattern=r"^/", description="Path below the endpoint; may hold {reference}")
-    spec: str | None = Field(default=None, description="Spec building the request body (POST)")
 
 
 class Operations(Options):
@@ -123,30 +117,12 @@ class PaymentProvider:
         self.name = name
         self.settings = settings
         self.options = payment_options(name, settings)
-        folder = resolve_spec_folder(settings.mapping or "")
         operations = self.options.operations
-        self.specs: dict[str, MappingSpec] = {}
-        problems: list[str] = []
-        wanted = {"reply": self.options.reply} | {
-            role: operation.spec for role, operation in
-            (("create", operations.create), ("query", operations.query), ("receipt", operations.receipt))
-            if operation is not None and operation.spec}
-        for role, file in wanted.items():
-            try:
-                self.specs[role] = load_spec(folder / file)
-            except SpecProblems as error:
-                problems += [f"partners.{name}.mapping ({folder / file}): {problem}" for problem in error.problems]
-        for role, operation in (("create", operations.create), ("query", operations.query),
-                                ("receipt", operations.receipt)):
-            if operation is not None and operation.method == "POST" and not operation.spec:
-                problems.append(f"partners.{name}.options.operations.{role}.spec: a POST needs a spec for its body")
-        self.secret = ""
-        try:
-            if needs_secret:
-                self.secret = settings.credential(self.options.signature.credential)
-        except (KeyError, LookupError) as error:
-            problems.append(f"partners.{name}.credentials.{self.options.signature.credential}: "
-                            f"{str(error).strip(chr(39))} (the shared secret of the signature)")
+        by_role = {"create": operations.create, "query": operations.query, "receipt": operations.receipt}
+        self.specs, problems = load_specs(name, settings, {"reply": self.options.reply} | operation_specs(by_role),
+                                          by_role)
+        # Offline work (reading a statement) does not sign anything.
+        self.secret = shared_secret(name, settings, self.options.signature, problems) if needs_secret else ""
         if problems:
             raise InvalidSettings(problems)
 
