@@ -4,8 +4,12 @@ parcels that advance over time with signed tracking callbacks posted back to the
 duplicated, reordered, badly signed and lost (only polling finds those) — and the national
 portal simulator that must hear each result returned exactly once."""
 
+import asyncio
+import csv
 import json
 import secrets
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -104,7 +108,7 @@ async def reported_steps(gateway: Gateway) -> list:
 
 
 async def test_results_sent_by_post_reach_the_one_stop_system_and_the_portal_exactly_once(
-        start_gateway: StartGateway, postal_secret, database_settings: DatabaseSettings) -> None:
+        start_gateway: StartGateway, postal_secret, database_settings: DatabaseSettings, tmp_path) -> None:
     gateway = await start_postal(start_gateway, database_settings, interval_s=0.5, quiet_s=0.3)
     sim = simulator(gateway)
     sim.controls = PostalControls(step_s=0.05, jitter_s=0.1, fail_rate=0.3, attempts=2, pickup_fail_rate=0.2,
@@ -183,6 +187,16 @@ async def test_results_sent_by_post_reach_the_one_stop_system_and_the_portal_exa
         assert figures[agency]["received_by_post"] == len([c for c in codes[:with_pick_up] if c.startswith(agency)])
         assert figures[agency]["returned_by_post"] == len([c for c in delivered if c.startswith(agency)])
         assert figures[agency]["month"] == month or time.localtime().tm_mday in (1, 28, 29, 30, 31)
+    # The same figures from the command line, read from the database alone.
+    config, output = tmp_path / "gateway.yaml", tmp_path / "figures.csv"
+    config.write_text(yaml.safe_dump({"database": gateway.settings.database.model_dump(mode="json")}))
+    command = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "gateway", "postal", "figures", "--output", str(output), "--config", str(config)],
+        capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert command.returncode == 0, command.stderr
+    written = {row["agency_code"]: row for row in csv.DictReader(output.open(encoding="utf-8"))}
+    assert {agency: (int(row["received_by_post"]), int(row["returned_by_post"])) for agency, row in written.items()} \
+        == {agency: (row["received_by_post"], row["returned_by_post"]) for agency, row in figures.items()}
 
 
 async def test_withdrawal_before_pick_up_cancels_the_order_and_after_is_raised(
@@ -222,3 +236,112 @@ async def test_withdrawal_before_pick_up_cancels_the_order_and_after_is_raised(
     told = [update for update in await updates(gateway) if update.dossier_code == early and update.source == "vnpost"]
     assert [update.shipment.state.value for update in told] == ["registered", "cancelled", "cancelled"] or \
         sorted(update.shipment.state.value for update in told) == ["cancelled", "cancelled", "registered"]
+
+
+def callback(tracking_number: str, order_number: str, code: str, when: str, **extra) -> dict:
+    return {"ItemCode": tracking_number, "OrderNumber": order_number, "ServiceType": "DELIVERY", "StatusCode": code,
+            "StatusMessage": "Đang vận chuyển", "Time": when, "Location": "Bưu cục Huế", "Reason": None} | extra
+
+
+def signed_headers(secret: str, raw: bytes, stamp: int | None = None) -> dict[str, str]:
+    timestamp = str(stamp if stamp is not None else int(time.time()))
+    return {"X-VNPost-Timestamp": timestamp, "X-VNPost-Signature": signing.hmac_signature(secret, timestamp, raw),
+            "content-type": "application/json"}
+
+
+async def ordered_return(gateway: Gateway, code: str) -> str:
+    await post_events(gateway, [submitted(code, pick_up=False), status(code, 1, 2), status(code, 2, 4),
+                                status(code, 3, 9)])
+
+    async def registered() -> bool:
+        rows = await shipments(gateway, dossier=code)
+        return bool(rows) and rows[0]["state"] == "registered"
+
+    await wait_for(registered, what=f"the return of {code} ordered")
+    return (await shipments(gateway, dossier=code))[0]["tracking_number"]
+
+
+async def test_bad_callbacks_are_refused_with_the_documented_answer_and_publish_nothing(
+        start_gateway: StartGateway, postal_secret) -> None:
+    gateway = await start_postal(start_gateway, poll=False)
+    simulator(gateway).controls = PostalControls(auto_advance=False, callbacks=False)
+    code = "000.00.15.H12-261123-S001"
+    item = await ordered_return(gateway, code)
+    url = f"{gateway.running.http_url}/api/v1/postal/vnpost/tracking"
+    bootstrap = gateway.running.kafka_bootstrap
+    before = {topic: await topic_size(bootstrap, topic) for topic in (ONEGATE_UPDATES.name, DOSSIER_EVENTS.name)}
+    good = json.dumps(callback(item, code, "4", "23/11/2026 10:00:00")).encode()
+    async with httpx.AsyncClient() as client:
+        async def post(raw: bytes, headers: dict) -> httpx.Response:
+            return await client.post(url, content=raw, headers=headers)
+
+        headers = signed_headers(postal_secret, good)
+        refused = {
+            "wrong signature": await post(good, headers | {"X-VNPost-Signature": headers["X-VNPost-Signature"][:-1]
+                                                           + ("0" if headers["X-VNPost-Signature"][-1] != "0" else "1")}),
+            "altered under the old signature": await post(good.replace(b'"4"', b'"6"'), headers),
+            "no signature": await post(good, {"content-type": "application/json"}),
+            "stale": await post(good, signed_headers(postal_secret, good, int(time.time()) - 3600)),
+            "too large": await post(b" " * 70_000 + good, signed_headers(postal_secret, b" " * 70_000 + good)),
+            "unknown parcel": await post(raw := good.replace(item.encode(), b"EB000000000VN"),
+                                         signed_headers(postal_secret, raw)),
+            "not json": await post(b"<xml/>", signed_headers(postal_secret, b"<xml/>")),
+            "no time": await post(raw := json.dumps(callback(item, code, "4", None)).encode(),
+                                  signed_headers(postal_secret, raw)),
+            "bad time": await post(raw := json.dumps(callback(item, code, "4", "2026-11-23 10:00")).encode(),
+                                   signed_headers(postal_secret, raw)),
+        }
+        expected = {"wrong signature": (401, "102"), "altered under the old signature": (401, "102"),
+                    "no signature": (401, "102"), "stale": (401, "102"), "too large": (413, "101"),
+                    "unknown parcel": (404, "104"), "not json": (400, "101"), "no time": (400, "101"),
+                    "bad time": (400, "101")}
+        assert {what: (answer.status_code, answer.json()["Status"]) for what, answer in refused.items()} == expected
+        assert {topic: await topic_size(bootstrap, topic) for topic in before} == before  # nothing published
+
+        first = await post(good, headers)
+        replayed = await post(good, headers)  # the same bytes and signature
+        # The carrier sends it again, signed anew (a second later).
+        resent = await post(good, signed_headers(postal_secret, good, int(headers["X-VNPost-Timestamp"]) + 1))
+        older = await post(raw := json.dumps(callback(item, code, "1", "23/11/2026 09:00:00")).encode(),
+                           signed_headers(postal_secret, raw))
+        unmapped = await post(raw := json.dumps(callback(item, code, "42", "23/11/2026 10:05:00")).encode(),
+                              signed_headers(postal_secret, raw))
+    assert [(answer.status_code, answer.json()["Status"]) for answer in (first, replayed, resent, older, unmapped)] \
+        == [(200, "100"), (409, "103"), (200, "100"), (200, "100"), (200, "100")]
+    # The gateway's answers are signed too.
+    assert signing.same(first.headers["X-VNPost-Signature"],
+                        signing.hmac_signature(postal_secret, first.headers["X-VNPost-Timestamp"], first.content))
+    row = (await shipments(gateway, dossier=code))[0]
+    assert row["state"] == "in_transit" and row["status_code"] == "4"  # the older event moved nothing
+    assert "42" in row["detail"]  # an unknown code is kept and raised: the status table needs it
+    told = [update for update in await updates(gateway) if update.dossier_code == code and update.source == "vnpost"]
+    assert [update.shipment.state.value for update in told] == ["registered", "in_transit"]
+    flows = await api(gateway, "/api/v1/flows")
+    counts = flows["postal.vnpost"]
+    assert (counts["bad_signature"], counts["stale"], counts["too_large"], counts["unknown_shipment"],
+            counts["malformed"], counts["replayed"], counts["accepted"], counts["duplicate"]) == (3, 1, 1, 1, 3, 1, 3, 1)
+    assert counts["raised_to_operators"] == 1
+    history = await api(gateway, f"/api/v1/postal/shipments/{item}")
+    assert [(event["status_code"], event["applied"]) for event in history["events"]] == [
+        ("1", False), ("4", True), ("42", False)]
+
+
+async def test_an_order_the_post_refuses_tells_the_one_stop_system_why(
+        start_gateway: StartGateway, postal_secret) -> None:
+    gateway = await start_postal(start_gateway, poll=False)
+    code = "000.00.15.H12-261123-R001"
+    await post_events(gateway, [submitted(code, pick_up=False, province="99"), status(code, 1, 2),
+                                status(code, 2, 4), status(code, 3, 9)])
+
+    async def refused() -> bool:
+        rows = await shipments(gateway, dossier=code)
+        return bool(rows) and rows[0]["state"] == "refused"
+
+    await wait_for(refused, what="the return refused")
+    row = (await shipments(gateway, dossier=code))[0]
+    assert "106" in row["detail"] or "service area" in row["detail"], row
+    told = [update for update in await updates(gateway) if update.dossier_code == code and update.source == "vnpost"]
+    assert [update.kind.value for update in told] == ["refused"]
+    async with httpx.AsyncClient(base_url=gateway.running.http_url) as client:
+        letters = (await client.get("/api/v1/dead-letters", params={"connector": "vnpost"})).json()
+    assert [letter["dossier_code"] for letter in letters] == [code]  # replayable once the address is fixed

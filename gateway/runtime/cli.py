@@ -3,6 +3,7 @@
 import asyncio
 import getpass
 import json
+import re
 import logging
 import socket
 from datetime import datetime
@@ -51,6 +52,8 @@ portal_app = typer.Typer(help="The National Public Service Portal (Cổng DVCQG)
 app.add_typer(portal_app, name="national-portal")
 payments_app = typer.Typer(help="Fee payments: reconcile with the providers.", no_args_is_help=True)
 app.add_typer(payments_app, name="payments")
+postal_app = typer.Typer(help="Public postal service: monthly figures, shipments, polling.", no_args_is_help=True)
+app.add_typer(postal_app, name="postal")
 
 console = Console()
 errors = Console(stderr=True)
@@ -473,3 +476,60 @@ def payments_reconcile(
 
 def main() -> None:
     app()
+
+
+@postal_app.command("figures")
+def postal_figures(
+    month: Annotated[str | None, typer.Option(help="YYYY-MM (Vietnam time); empty: every month")] = None,
+    output: Annotated[Path | None, typer.Option(help="Also write the figures as CSV here")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Dossiers received by post (pick-ups collected) and results returned by post (delivered), per
+    month and agency, for the monthly report. Read from the database; the gateway need not run."""
+    from gateway.connectors.postal.shipments import monthly_figures
+
+    if month is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        _fail(ValueError(f"--month is written YYYY-MM, not {month!r}"))
+    rows = _with_database(config, lambda database: monthly_figures(database, month))
+    table = Table(title=f"Postal figures{' for ' + month if month else ''}")
+    columns = ("month", "agency_code", "received_by_post", "returned_by_post")
+    for column in columns:
+        table.add_column(column.replace("_", " "), justify="right" if column.endswith("post") else "left")
+    for row in rows:
+        table.add_row(*(str(row[column]) for column in columns))
+    console.print(table if rows else "no dossier received or returned by post yet")
+    if output is not None:
+        lines = [",".join(columns)] + [",".join(str(row[column]) for column in columns) for row in rows]
+        output.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        console.print(f"written to {output}")
+
+
+@postal_app.command("shipments")
+def postal_shipments(
+    state: Annotated[str | None, typer.Option(help="Only this state (returned, delivery_failed, refused... are "
+                                                   "those raised to operators)")] = None,
+    dossier: Annotated[str | None, typer.Option(help="Only this dossier's")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Shipments of the running gateway, newest first."""
+    params = {"limit": limit} | ({"state": state} if state else {}) | ({"dossier": dossier} if dossier else {})
+    rows = _api(url, "GET", "/api/v1/postal/shipments", params=params)
+    table = Table(title=f"{len(rows)} shipment(s)")
+    for column in ("dossier_code", "kind", "state", "tracking_number", "carrier", "detail"):
+        table.add_column(column.replace("_", " "))
+    for row in rows:
+        table.add_row(row["dossier_code"], row["kind"], row["state"], row["tracking_number"] or "-", row["carrier"],
+                      (row["detail"] or "")[:80])
+    console.print(table)
+
+
+@postal_app.command("poll")
+def postal_poll(
+    carrier: Annotated[str, typer.Option(help="The postal partner (connector: postal), e.g. vnpost")],
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Ask the carrier now about every open shipment (as the background round does), in the running gateway."""
+    outcomes = _api(url, "POST", f"/api/v1/postal/{carrier}/polls", params={"quiet_s": 0})
+    console.print(f"{carrier}: " + (", ".join(f"{name} {count}" for name, count in sorted(outcomes.items()))
+                                    or "no open shipment to ask"))
