@@ -81,6 +81,12 @@ def test_the_shipped_configuration_loads(monkeypatch: pytest.MonkeyPatch) -> Non
     ({"operations": {"order": {"path": "/api/orders"}}, "tracking": {"poll": False}},
      "operations.order.spec: a POST needs a spec"),
     ({"office": HOME | {"district_code": "4"}}, "options.office.district_code"),
+    ({"office": HOME | {"phone": "12345"}}, "not a Vietnamese phone number"),
+    ({"statuses": {"1": "registered", "9": "returned"}}, "maps no code to delivered"),
+    ({"operations": {"order": {"method": "GET", "path": "/api/orders"}, "track": {"method": "GET", "path": "/t/{tracking_number}"}}},
+     "operations.order must be a POST"),
+    ({"operations": {"order": {"path": "/api/orders", "spec": "order.mapping.yaml"},
+                     "track": {"method": "GET", "path": "/api/tracking"}}}, "must hold {tracking_number}"),
 ])
 def test_a_bad_postal_configuration_names_the_setting(monkeypatch: pytest.MonkeyPatch, change, problem) -> None:
     with pytest.raises(InvalidSettings) as error:
@@ -110,3 +116,100 @@ def test_a_postal_choice_needs_somewhere_to_go() -> None:
         PostalAddress(**HOME | {"province_code": "Huế"})
     choice = PostalChoice(return_to=PostalAddress(**HOME), collect_on_delivery_vnd=35_000)
     assert choice.carrier is None and choice.pick_up_from is None
+    assert PostalAddress(**HOME | {"phone": "+84 912 345 678"}).phone == "0912345678"
+    assert PostalAddress(**HOME | {"phone": "(0234) 3822.123"}).phone == "02343822123"
+
+
+class NewsKept:
+    """Stands in for the Kafka publishers: what each move would tell, in order."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, str]] = []
+
+    async def moved(self, shipment, state, at, *, counted_now, reason, event_key):
+        self.told.append((state.value, event_key))
+        return []
+
+
+@pytest.fixture
+async def ledger(database_settings):
+    from gateway.connectors.postal.shipments import ShipmentLedger
+    from gateway.store import Database
+
+    database = Database(database_settings)
+    await database.start()
+    yield ShipmentLedger(database, NewsKept())
+    await database.close()
+
+
+async def a_return(ledger, code: str = "000.00.15.H12-261123-L001"):
+    shipment = await ledger.record(carrier="vnpost", dossier_code=code, kind=ShipmentKind.RETURN,
+                                   agency_code="000.00.15.H12", address=HOME, cod_vnd=0,
+                                   state=ShipmentState.ORDERING, description="Kết quả")
+    return shipment
+
+
+def events(*codes_and_times: tuple[str, str]) -> list[dict]:
+    return [{"status_code": code, "occurred_at": when} for code, when in codes_and_times]
+
+
+async def test_a_poll_answer_about_another_parcel_moves_nothing(ledger) -> None:
+    shipment = await a_return(ledger)
+    await ledger.ordered(shipment.id, "EB100000001VN", None)
+    other = {"tracking_number": "EB999999999VN", "events": events(("6", "2026-11-23T10:00:00+07:00"))}
+    tracked = await ledger.track("vnpost", DEFAULT_STATUSES, other, via="poll", asked="EB100000001VN")
+    assert tracked.outcome == "malformed" and "EB999999999VN" in tracked.note
+    wrong_dossier = {"tracking_number": "EB100000001VN", "order_number": "000.00.15.H12-261123-OTHER",
+                     "events": events(("6", "2026-11-23T10:00:00+07:00"))}
+    assert (await ledger.track("vnpost", DEFAULT_STATUSES, wrong_dossier, via="callback")).outcome == "malformed"
+    assert (await ledger.find("vnpost", shipment.dossier_code))[0].state == "registered"
+
+
+async def test_a_callback_answered_503_while_its_order_is_recorded_can_come_again_as_it_was(ledger) -> None:
+    shipment = await a_return(ledger)
+    early = {"tracking_number": "EB100000002VN", "order_number": shipment.dossier_code, "service": "return",
+             "events": events(("1", "2026-11-23T10:00:00+07:00"))}
+    first = await ledger.track("vnpost", DEFAULT_STATUSES, early, via="callback", seen_signature="ab" * 32)
+    assert first.outcome == "unavailable"
+    await ledger.ordered(shipment.id, "EB100000002VN", 25_000)
+    again = await ledger.track("vnpost", DEFAULT_STATUSES, early, via="callback", seen_signature="ab" * 32)
+    assert again.outcome == "accepted"  # not refused as a replay: the 503 recorded nothing
+
+
+async def test_an_event_whose_code_was_unmapped_is_taken_once_the_table_knows_it(ledger) -> None:
+    shipment = await a_return(ledger)
+    await ledger.ordered(shipment.id, "EB100000003VN", None)
+    delivered = {"tracking_number": "EB100000003VN", "events": events(("4", "2026-11-23T10:00:00+07:00"),
+                                                                      ("60", "2026-11-23T11:00:00+07:00"))}
+    partial = {code: state for code, state in DEFAULT_STATUSES.items()}
+    tracked = await ledger.track("vnpost", partial, delivered, via="poll")
+    assert tracked.outcome == "accepted" and tracked.raised and "60" in tracked.note
+    assert (await ledger.find("vnpost", shipment.dossier_code))[0].state == "in_transit"
+    fixed = partial | {"60": ShipmentState.DELIVERED}  # the operator adds the carrier's code
+    tracked = await ledger.track("vnpost", fixed, delivered, via="poll")
+    assert tracked.outcome == "accepted"
+    row = (await ledger.find("vnpost", shipment.dossier_code))[0]
+    assert (row.state, row.counted_in) == ("delivered", "2026-11")
+    assert (await ledger.track("vnpost", fixed, delivered, via="poll")).outcome == "duplicate"
+
+
+async def test_an_order_taken_as_refused_that_the_carrier_placed_is_followed_again(ledger) -> None:
+    shipment = await a_return(ledger)
+    await ledger.refused(shipment.id, "ReadTimeout: no answer to the order")
+    callback = {"tracking_number": "EB100000004VN", "order_number": shipment.dossier_code, "service": "return",
+                "events": events(("3", "2026-11-23T10:00:00+07:00"))}
+    tracked = await ledger.track("vnpost", DEFAULT_STATUSES, callback, via="callback")
+    assert tracked.outcome == "accepted"
+    row = (await ledger.find("vnpost", shipment.dossier_code))[0]
+    assert (row.state, row.tracking_number) == ("picked_up", "EB100000004VN") and "followed again" in row.detail
+    assert [state for state, _ in ledger.news.told] == ["refused", "registered", "picked_up"]
+
+
+async def test_gateway_moves_keep_their_ids_when_taken_again(ledger) -> None:
+    shipment = await a_return(ledger)
+    await ledger.ordered(shipment.id, "EB100000005VN", None)
+    await ledger.cancelled(shipment.id, "withdrawn")
+    assert ledger.news.told == [("registered", "EB100000005VN"), ("cancelled", "withdrawn")]
+    refused = await a_return(ledger, "000.00.15.H12-261123-L006")
+    await ledger.refused(refused.id, "106 outside the service area")
+    assert (await ledger.start_ordering(refused.id)).state == "ordering"  # a replayed dead letter orders again

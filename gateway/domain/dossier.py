@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 DossierCode = Annotated[
     str,
@@ -91,10 +91,22 @@ class PostalAddress(CanonicalModel):
 
     name: str = Field(min_length=1, max_length=200, description="Who hands over or receives the parcel")
     address: str = Field(min_length=1, max_length=500, description="Street address")
-    phone: str = Field(min_length=9, max_length=20, description="Phone the postman calls (SoDienThoai)")
+    phone: str = Field(min_length=9, max_length=20,
+                       description="Phone the postman calls (SoDienThoai); kept as a national number of 9 to 11 digits "
+                                   "(0912 345 678 and +84 912 345 678 become 0912345678)")
     email: str | None = Field(default=None, max_length=200)
     province_code: str = Field(pattern=r"^[0-9]{2}$", description="Province code (MaTinh), 2 digits")
     district_code: str = Field(pattern=r"^[0-9]{3}$", description="District code (MaHuyen), 3 digits")
+
+    @field_validator("phone")
+    @classmethod
+    def _national_number(cls, value: str) -> str:
+        digits = "".join(character for character in value if character.isdigit())
+        if value.strip().startswith("+84"):
+            digits = "0" + digits[2:]
+        if not 9 <= len(digits) <= 11 or not digits.startswith("0"):
+            raise ValueError(f"{value!r} is not a Vietnamese phone number (9 to 11 digits starting 0, or +84)")
+        return digits
 
 
 class PostalChoice(CanonicalModel):

@@ -42,7 +42,7 @@ def postal_router(context: RoleContext, intake: TrackingIntake | None) -> APIRou
                             503: {"description": "unavailable: nothing recorded, send again"}})
     async def tracking(name: str, request: Request) -> Response:
         carrier = intake.carriers.get(name) if intake is not None else None
-        if carrier is None:
+        if carrier is None or not carrier.options.tracking.callbacks:
             return JSONResponse({"error": f"no postal service '{name}' takes tracking callbacks here"},
                                 status_code=404)
         return await intake.receive(carrier, request)

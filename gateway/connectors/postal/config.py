@@ -120,6 +120,13 @@ class PostalOptions(Options):
             raise ValueError(f"answer.codes needs a code for every outcome; missing: {', '.join(missing)}")
         if self.tracking.poll and self.operations.track is None:
             raise ValueError("tracking.poll needs operations.track (or set tracking.poll: false)")
+        if self.operations.order.method != "POST":
+            raise ValueError("operations.order must be a POST: an order has a body")
+        track = self.operations.track
+        if track is not None and track.method == "GET" and "{tracking_number}" not in track.path:
+            raise ValueError("operations.track: a GET must name the parcel, its path must hold {tracking_number}")
+        if ShipmentState.DELIVERED not in self.statuses.values():
+            raise ValueError("statuses maps no code to delivered: no result could ever be returned (status 10)")
         if not self.tracking.poll and not self.tracking.callbacks:
             raise ValueError("tracking needs callbacks, poll or both: else no parcel is ever followed")
         return self

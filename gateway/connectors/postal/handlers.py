@@ -13,6 +13,7 @@ Beside it runs the polling of open shipments (tracking.py)."""
 
 import functools
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -46,6 +47,8 @@ from gateway.runtime.roles import Role, RoleContext, UnknownRole
 from gateway.runtime.templates import filled
 from gateway.store.tables import Shipment
 from gateway.topics import DOSSIER_EVENTS, Topic, retry_topic
+
+log = logging.getLogger(__name__)
 
 NAME = "postal"
 # Still with the applicant or the agency: the carrier can cancel.
@@ -124,6 +127,7 @@ def _install_carrier(broker: KafkaBroker, context: RoleContext, carrier: PostalC
                                            agency_code=dossier.agency_code, address=_address(choice.pick_up_from),
                                            cod_vnd=0, state=ShipmentState.ORDERING,
                                            description=parcel_description(options, ShipmentKind.PICK_UP, dossier))
+            shipment = await ledger.start_ordering(shipment.id)  # a refused one again: a replayed dead letter
             done.insert(0, await place(shipment))
         return "; ".join(done)
 
@@ -140,7 +144,12 @@ def _install_carrier(broker: KafkaBroker, context: RoleContext, carrier: PostalC
         if shipment.state != ShipmentState.ORDERING:
             return f"{shipment.kind} already {shipment.state} ({shipment.tracking_number})"
         request = order_request(carrier, shipment)
-        quote = await client.quote(request)
+        try:
+            quote = await client.quote(request)
+        except Exception as error:  # a price is nice to have; the order is what the applicant needs
+            log.warning("%s: no quote for the %s of %s (%s); ordering anyway", name, shipment.kind,
+                        shipment.dossier_code, error)
+            quote = None
         if quote is not None and quote.get("fee") is not None:
             await ledger.quoted(shipment.id, quote["fee"])
         reply = await client.order(request)
@@ -153,9 +162,9 @@ def _install_carrier(broker: KafkaBroker, context: RoleContext, carrier: PostalC
         outcomes = []
         for shipment in await ledger.find(name, inner.status_change.dossier_code):
             state = ShipmentState(shipment.state)
-            if state.final:
+            if state in (ShipmentState.CANCELLED, ShipmentState.DELIVERED, ShipmentState.RETURNED):
                 continue
-            if state is ShipmentState.PLANNED or (state is ShipmentState.ORDERING and not shipment.tracking_number):
+            if not shipment.tracking_number:  # nothing at the carrier: planned, refused, or never placed
                 await ledger.news.log(await ledger.cancelled(shipment.id, reason), "cancelled")
                 outcomes.append(f"{shipment.kind} cancelled")
                 continue
@@ -165,21 +174,27 @@ def _install_carrier(broker: KafkaBroker, context: RoleContext, carrier: PostalC
                 await client.cancel(shipment.tracking_number, shipment.dossier_code, reason)
             except CancelRefused as error:
                 # The post holds the dossier or result: people must bring it back, the gateway cannot.
-                problem = f"withdrawn, but the order was not cancelled: {error}; arrange its return with the post"
-                await ledger.note_problem(shipment.id, problem)
-                context.counters.add(NAME + "." + name, "raised_to_operators")
+                await raise_problem(shipment, f"withdrawn, but the order was not cancelled: {error}; arrange "
+                                              "its return with the post")
                 outcomes.append(f"{shipment.kind} NOT cancelled ({error})")
                 continue
             await ledger.news.log(await ledger.cancelled(shipment.id, reason), "cancelled")
             outcomes.append(f"{shipment.kind} {shipment.tracking_number} cancelled")
         return "; ".join(outcomes) or "nothing to cancel"
 
+    async def raise_problem(shipment: Shipment, problem: str) -> None:
+        await ledger.news.log(await ledger.problem(shipment.id, problem), "problem")
+        context.counters.add(f"{NAME}.{name}", "raised_to_operators")
+
     async def report(event: DossierEvent, delivery: Delivery, outcome: Outcome) -> None:
         if outcome.delivered:
             return  # the ledger told the one-stop system as the shipment moved
+        withdrawal = postal_step(event) == "withdrawn"
         for shipment in await ledger.find(name, event.dossier_code):
             if shipment.state == ShipmentState.ORDERING:
                 await ledger.news.log(await ledger.refused(shipment.id, outcome.detail), "refused")
+            elif withdrawal and shipment.tracking_number and not ShipmentState(shipment.state).final:
+                await raise_problem(shipment, f"withdrawn, but the order could not be cancelled: {outcome.detail}")
 
     install_partner_flow(broker, context, PartnerFlow(
         connector=name,

@@ -5,8 +5,8 @@ which consumers drop):
 - a pick-up the post has collected: the one-stop system hears the dossier is received
   (OneGateUpdate kind received), once, with the parcel;
 - a returned result delivered to the applicant: status 10 (result returned) on
-  onegate.dossier-events, reported by the carrier, which the national portal connector pushes
-  and the ledger records; and a status update for the one-stop system;
+  onegate.dossier-events, reported by the carrier, which the national portal connector pushes;
+  and a status update for the one-stop system;
 - any other move: a tracking update; failures and returns are also raised to operators.
 """
 
@@ -47,7 +47,7 @@ class PostalNews:
         self.message_log = message_log
 
     async def moved(self, shipment: Shipment, state: ShipmentState, at: datetime, *, counted_now: bool,
-                    reason: str | None) -> list[Published]:
+                    reason: str | None, event_key: str) -> list[Published]:
         """Tell what the move of `shipment` to `state` (at `at`, the carrier's time) means; `reason`:
         the carrier's (a failure, a return) or the gateway's (a withdrawal)."""
         kind = ShipmentKind(shipment.kind)
@@ -55,7 +55,7 @@ class PostalNews:
                            if part)
         info = ShipmentInfo(carrier=shipment.carrier, kind=kind, tracking_number=shipment.tracking_number,
                             state=state, status_code=shipment.status_code, fee_vnd=shipment.fee_vnd)
-        cause = f"{shipment.carrier}/{shipment.dossier_code}/{kind.value}/{state.value}/{at.isoformat()}"
+        cause = f"{shipment.carrier}/{shipment.dossier_code}/{kind.value}/{state.value}/{event_key}"
         published = []
         if kind is ShipmentKind.RETURN and state is ShipmentState.DELIVERED:
             cause = f"{shipment.carrier}/{shipment.dossier_code}/return/delivered"  # once, whatever its time
@@ -72,6 +72,7 @@ class PostalNews:
                                    message=f"Đã trả kết quả qua bưu chính (result returned by post): {detail}"[:2000],
                                    shipment=info)
         elif kind is ShipmentKind.PICK_UP and counted_now:
+            cause = f"{shipment.carrier}/{shipment.dossier_code}/pick_up/received"  # once, whichever event told it
             update = OneGateUpdate(dossier_code=shipment.dossier_code, kind=OneGateUpdateKind.RECEIVED,
                                    source=shipment.carrier, occurred_at=at,
                                    message=f"Bưu chính đã nhận hồ sơ từ công dân (dossier received by post): "

@@ -10,6 +10,7 @@ ShipmentState.rank), and never out of a final state. An out-of-order or repeated
 recorded in the parcel's history and changes nothing else.
 """
 
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -93,7 +94,7 @@ class ShipmentLedger:
                 return []  # an earlier delivery recorded it
             now = datetime.now(UTC)
             shipment.tracking_number, shipment.fee_vnd = tracking_number, fee if fee is not None else shipment.fee_vnd
-            published = await self._move(shipment, ShipmentState.REGISTERED, now, None)
+            published = await self._move(shipment, ShipmentState.REGISTERED, now, None, event_key=tracking_number)
             shipment.state_at = None  # the carrier's own events order what follows, by the carrier's clock
             return published
 
@@ -109,7 +110,8 @@ class ShipmentLedger:
             if shipment is None or shipment.state != ShipmentState.ORDERING:
                 return []
             shipment.detail = reason[:2000]
-            return await self._move(shipment, ShipmentState.REFUSED, datetime.now(UTC), None)
+            return await self._move(shipment, ShipmentState.REFUSED, datetime.now(UTC), None,
+                                    event_key=_digest(reason))
 
     async def cancelled(self, shipment_id: int, reason: str) -> list[Published]:
         """Withdrawn: a planned return is dropped, an order the carrier cancelled ends cancelled."""
@@ -118,18 +120,29 @@ class ShipmentLedger:
             if shipment.state in (ShipmentState.CANCELLED, ShipmentState.DELIVERED, ShipmentState.RETURNED):
                 return []
             shipment.detail = reason[:2000]
-            return await self._move(shipment, ShipmentState.CANCELLED, datetime.now(UTC), reason)
+            return await self._move(shipment, ShipmentState.CANCELLED, datetime.now(UTC), reason, event_key="withdrawn")
 
-    async def note_problem(self, shipment_id: int, problem: str) -> None:
+    async def problem(self, shipment_id: int, problem: str) -> list[Published]:
+        """Something operators must handle (a withdrawn dossier's parcel the carrier would not
+        cancel): noted on the shipment, logged as an error and told to the one-stop system, once."""
         async with self.database.transaction() as session:
             shipment = await _locked(session, Shipment.id == shipment_id)
             shipment.detail, shipment.updated_at = problem[:2000], datetime.now(UTC)
+            log.error("POSTAL: %s of dossier %s at %s: %s", shipment.kind, shipment.dossier_code, shipment.carrier,
+                      problem)
+            return await self.news.moved(shipment, ShipmentState(shipment.state), datetime.now(UTC),
+                                         counted_now=False, reason=problem, event_key="problem-" + _digest(problem))
 
     async def track(self, carrier: str, statuses: dict[str, ShipmentState], reply: dict[str, Any], *, via: str,
-                    seen_signature: str | None = None) -> Tracked:
+                    seen_signature: str | None = None, asked: str | None = None) -> Tracked:
         """Take the tracking events of one parcel (`reply`: postal/reply.schema.json, from a callback
-        or a poll). `seen_signature`: the callback's signature, refused as a replay when seen before."""
-        tracking_number, events = reply.get("tracking_number"), reply.get("events") or []
+        or a poll). `seen_signature`: the callback's signature, refused as a replay when seen before
+        (noted only once the parcel is found: a request answered 503 may come again as it was).
+        `asked`: the tracking number a poll asked about; an answer about another parcel is refused."""
+        told = reply.get("tracking_number")
+        if asked is not None and told is not None and told != asked:
+            return Tracked(TrackingOutcome.MALFORMED, f"asked about {asked}, the answer is about {told}")
+        tracking_number, events = told or asked, reply.get("events") or []
         if not tracking_number or not events:
             return Tracked(TrackingOutcome.MALFORMED, "no tracking number or no event")
         try:
@@ -139,65 +152,93 @@ class ShipmentLedger:
             return Tracked(TrackingOutcome.MALFORMED, f"an event without a readable time: {error}")
         now = datetime.now(UTC)
         async with self.database.transaction() as session:
-            if seen_signature is not None and not await first_sighting(session, carrier, seen_signature, now):
-                return Tracked(TrackingOutcome.REPLAYED, "the same signed request was taken before")
+            published: list[Published] = []
             shipment = await _locked(session, Shipment.carrier == carrier, Shipment.tracking_number == tracking_number)
             if shipment is None:
-                if await self._being_ordered(session, carrier, reply.get("order_number"), tracking_number):
+                shipment = await self._unrecorded_order(session, carrier, reply, tracking_number)
+                if shipment is None:
+                    return Tracked(TrackingOutcome.UNKNOWN_SHIPMENT, f"no shipment {tracking_number} at {carrier}")
+                if shipment.state != ShipmentState.REFUSED:
                     # The carrier called back before its answer to the order was recorded: send again.
                     return Tracked(TrackingOutcome.UNAVAILABLE, f"{tracking_number}: its order is being recorded")
-                return Tracked(TrackingOutcome.UNKNOWN_SHIPMENT, f"no shipment {tracking_number} at {carrier}")
-            seen = {(row.status_code, _aware(row.occurred_at)) for row in (await session.execute(
+                published += await self._adopt(shipment, tracking_number)
+            if reply.get("order_number") not in (None, shipment.dossier_code):
+                return Tracked(TrackingOutcome.MALFORMED, f"{tracking_number} is the parcel of {shipment.dossier_code}, "
+                                                          f"not of {reply['order_number']}", shipment.dossier_code)
+            if seen_signature is not None and not await first_sighting(session, carrier, seen_signature, now):
+                return Tracked(TrackingOutcome.REPLAYED, "the same signed request was taken before")
+            recorded = {(row.status_code, _aware(row.occurred_at)): row for row in (await session.execute(
                 select(ShipmentEvent).where(ShipmentEvent.shipment_id == shipment.id))).scalars()}
-            published: list[Published] = []
             new, unmapped = 0, []
             for event in events:
                 code, at = event["status_code"], event["at"]
-                if (code, at) in seen:
-                    continue
-                seen.add((code, at))
+                state, row = statuses.get(code), recorded.get((code, at))
+                if row is not None and (row.state is not None or state is None):
+                    continue  # seen before (an event recorded while its code was unmapped is taken once it maps)
                 new += 1
-                state = statuses.get(code)
                 applied = state is not None and _moves(shipment, state, at)
-                session.add(ShipmentEvent(shipment_id=shipment.id, status_code=code, state=state, occurred_at=at,
-                                          message=event.get("message"), location=event.get("location"),
-                                          reason=event.get("reason"), applied=applied, via=via, received_at=now))
+                if row is None:
+                    row = recorded[(code, at)] = ShipmentEvent(
+                        shipment_id=shipment.id, status_code=code, occurred_at=at, message=event.get("message"),
+                        location=event.get("location"), reason=event.get("reason"), via=via, received_at=now)
+                    session.add(row)
+                row.state, row.applied = state, applied
                 if state is None:
                     unmapped.append(code)
                 elif applied:
+                    same_state = state == ShipmentState(shipment.state)
                     shipment.status_code = code
                     if event.get("reason"):
                         shipment.detail = event["reason"][:2000]
-                    published += await self._move(shipment, state, at, event.get("reason"),
-                                                  same_state=state == ShipmentState(shipment.state))
+                    published += await self._move(shipment, state, at, event.get("reason"), same_state=same_state)
             if unmapped:
                 shipment.detail = (f"tracking codes {', '.join(unmapped)} are not in partners.{carrier}.options."
-                                   "statuses: add them")
+                                   "statuses: add them (the events are kept and taken when they come again)")
                 log.error("POSTAL: %s of dossier %s: %s", tracking_number, shipment.dossier_code, shipment.detail)
             shipment.updated_at = now
             if new == 0:
                 return Tracked(TrackingOutcome.DUPLICATE, f"{tracking_number}: nothing new ({shipment.state})",
-                               shipment.dossier_code)
+                               shipment.dossier_code, published)
             return Tracked(TrackingOutcome.ACCEPTED,
                            f"{tracking_number}: {new} new event(s), now {shipment.state}"
                            + (f"; unmapped {', '.join(unmapped)}" if unmapped else ""),
                            shipment.dossier_code, published,
                            raised=bool(unmapped) or ShipmentState(shipment.state).raised and bool(published))
 
-    async def _being_ordered(self, session: AsyncSession, carrier: str, order_number: str | None,
-                             tracking_number: str) -> bool:
-        """The order of this dossier is being recorded (or was, since this transaction looked)."""
+    async def _unrecorded_order(self, session: AsyncSession, carrier: str, reply: dict[str, Any],
+                                tracking_number: str) -> Shipment | None:
+        """The shipment a parcel the gateway has no tracking number for belongs to: its order is
+        being recorded (or was, since this transaction looked), or was taken as refused because its
+        answer never came (a timeout) while the carrier did place it."""
+        order_number = reply.get("order_number")
         if not order_number:
-            return False
-        found = await session.execute(select(Shipment.id).where(
+            return None
+        query = select(Shipment).where(
             Shipment.carrier == carrier, Shipment.dossier_code == order_number,
-            (Shipment.state == ShipmentState.ORDERING.value) | (Shipment.tracking_number == tracking_number)))
-        return found.first() is not None
+            (Shipment.tracking_number == tracking_number)
+            | (Shipment.state.in_((ShipmentState.ORDERING.value, ShipmentState.REFUSED.value))
+               & Shipment.tracking_number.is_(None)))
+        if reply.get("service"):
+            query = query.where(Shipment.kind == reply["service"])
+        candidates = list((await session.execute(query.with_for_update())).scalars())
+        return candidates[0] if len(candidates) == 1 else None
+
+    async def _adopt(self, shipment: Shipment, tracking_number: str) -> list[Published]:
+        shipment.tracking_number = tracking_number
+        shipment.detail = (f"the order was taken as refused ({shipment.detail}), but the carrier placed it as "
+                           f"{tracking_number}: followed again")
+        log.error("POSTAL: %s of dossier %s: %s", shipment.kind, shipment.dossier_code, shipment.detail)
+        shipment.state = ShipmentState.ORDERING.value  # so that registering is a move forwards
+        published = await self._move(shipment, ShipmentState.REGISTERED, datetime.now(UTC), None,
+                                     event_key=tracking_number)
+        shipment.state_at = None
+        return published
 
     async def _move(self, shipment: Shipment, state: ShipmentState, at: datetime, reason: str | None, *,
-                    same_state: bool = False) -> list[Published]:
+                    same_state: bool = False, event_key: str | None = None) -> list[Published]:
         """Set the state and publish what it means. The same state again (a second failed attempt,
-        a repeated code) is news only when it is a failure."""
+        a repeated code) is news only when it is a failure. `event_key` names the move in message
+        ids (default: the carrier's time of the event), so that taking it again repeats the ids."""
         shipment.state, shipment.state_at, shipment.updated_at = state.value, at, datetime.now(UTC)
         counted_now = False
         if shipment.counted_in is None and _counts(ShipmentKind(shipment.kind), state):
@@ -205,7 +246,8 @@ class ShipmentLedger:
             counted_now = True
         if same_state and not state.raised:
             return []
-        return await self.news.moved(shipment, state, at, counted_now=counted_now, reason=reason)
+        return await self.news.moved(shipment, state, at, counted_now=counted_now, reason=reason,
+                                     event_key=event_key or at.isoformat())
 
     async def claim_for_polling(self, carrier: str, *, batch: int, quiet_s: float, claim_s: float) -> list[Shipment]:
         """Followed shipments without news for `quiet_s`, least recently asked first, claimed for
@@ -259,6 +301,10 @@ async def monthly_figures(database: Database, month: str | None = None) -> list[
 
 async def _locked(session: AsyncSession, *conditions) -> Shipment | None:
     return (await session.execute(select(Shipment).where(*conditions).with_for_update())).scalar_one_or_none()
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _aware(moment: datetime | None) -> datetime | None:

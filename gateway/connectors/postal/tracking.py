@@ -85,7 +85,9 @@ async def poll_forever(context: RoleContext, carrier: PostalCarrier, client: Pos
             return
         outcomes = await poll_once(carrier, client, ledger, claim_s=settings.interval_s * 0.9)
         for outcome, count in outcomes.items():
-            context.counters.add(f"postal.{carrier.name}", f"poll_{outcome}", count)
+            if count:
+                context.counters.add(f"postal.{carrier.name}",
+                                     outcome if outcome == "raised_to_operators" else f"poll_{outcome}", count)
 
     await every(settings.interval_s, context.stopping, one_round, f"{carrier.name} tracking")
 
@@ -106,11 +108,15 @@ async def poll_once(carrier: PostalCarrier, client: PostalClient, ledger: Shipme
                 if not reply.get("ok"):
                     outcomes["unknown_at_carrier" if reply.get("code") else "error"] += 1
                     return
-                tracked = await ledger.track(carrier.name, carrier.options.statuses,
-                                             reply | {"tracking_number": tracking_number}, via="poll")
+                tracked = await ledger.track(carrier.name, carrier.options.statuses, reply, via="poll",
+                                             asked=tracking_number)
                 if tracked.published:
                     await ledger.news.log(tracked.published, f"poll: {tracked.note}")
+                if tracked.outcome.value == "malformed":
+                    log.warning("%s: the tracking of %s cannot be taken: %s", carrier.name, tracking_number,
+                                tracked.note)
                 outcomes[tracked.outcome.value] += 1
+                outcomes["raised_to_operators"] += tracked.raised
             except Exception as error:  # one parcel's trouble never ends the round for the others
                 kind = classify(error, carrier.settings.errors)
                 log.warning("%s: %s not polled (%s): %s", carrier.name, tracking_number, kind.value, error)
