@@ -81,7 +81,7 @@ def test_the_shipped_configuration_loads(monkeypatch: pytest.MonkeyPatch) -> Non
     ({"operations": {"order": {"path": "/api/orders"}}, "tracking": {"poll": False}},
      "operations.order.spec: a POST needs a spec"),
     ({"office": HOME | {"district_code": "4"}}, "options.office.district_code"),
-    ({"office": HOME | {"phone": "12345"}}, "not a Vietnamese phone number"),
+    ({"office": HOME | {"phone": "1234-5678-90"}}, "not a Vietnamese phone number"),
     ({"statuses": {"1": "registered", "9": "returned"}}, "maps no code to delivered"),
     ({"operations": {"order": {"method": "GET", "path": "/api/orders"}, "track": {"method": "GET", "path": "/t/{tracking_number}"}}},
      "operations.order must be a POST"),
