@@ -50,11 +50,11 @@ def postal_partner(**tracking) -> dict:
 
 
 async def start_postal(start_gateway: StartGateway, database: DatabaseSettings | None = None,
-                       **tracking) -> Gateway:
+                       roles: tuple[str, ...] = ("ledger", "national_portal", "postal"), **tracking) -> Gateway:
     settings = {"partners": {"vnpost": postal_partner(**tracking)}, "kafka": {"consumers_per_subscription": 1}}
     if database is not None:
         settings["database"] = database.model_dump()
-    return await start_gateway(Plan(roles=select_roles(["ledger", "national_portal", "postal"])), **settings)
+    return await start_gateway(Plan(roles=select_roles(list(roles))), **settings)
 
 
 def simulator(gateway: Gateway) -> PostalSimulator:
@@ -263,7 +263,8 @@ async def ordered_return(gateway: Gateway, code: str) -> str:
 
 async def test_bad_callbacks_are_refused_with_the_documented_answer_and_publish_nothing(
         start_gateway: StartGateway, postal_secret) -> None:
-    gateway = await start_postal(start_gateway, poll=False)
+    # Only the postal role: no other role's updates land while the topics are watched.
+    gateway = await start_postal(start_gateway, roles=("postal",), poll=False)
     simulator(gateway).controls = PostalControls(auto_advance=False, callbacks=False)
     code = "000.00.15.H12-261123-S001"
     item = await ordered_return(gateway, code)
@@ -345,3 +346,19 @@ async def test_an_order_the_post_refuses_tells_the_one_stop_system_why(
     async with httpx.AsyncClient(base_url=gateway.running.http_url) as client:
         letters = (await client.get("/api/v1/dead-letters", params={"connector": "vnpost"})).json()
     assert [letter["dossier_code"] for letter in letters] == [code]  # replayable once the address is fixed
+
+
+def test_the_demo_sends_dossiers_by_post_and_waits_for_their_parcels(tmp_path, postal_secret) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "demo", "--dossiers", "20", "--json", "--url", "http://127.0.0.1:9",
+         "--seed", "4", "--config", str(REPO / "deploy/postal.yaml"), "--timeout", "90"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=150)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    postal = summary["postal"]
+    assert summary["settled"] and postal["chosen"]["dossiers"] > 0
+    ended = sum(count for states in postal["parcels"].values() for state, count in states.items()
+                if state in ("delivered", "returned"))
+    assert ended == postal["chosen"]["parcels"], postal
+    assert summary["flows"]["vnpost"]["delivered"] >= postal["chosen"]["dossiers"]  # orders (and steps) handled
+    assert summary["flows"]["postal.vnpost"]["accepted"] > 0  # tracking callbacks taken

@@ -56,7 +56,7 @@ async def _drive(url: str, count: int, timeout_s: float, seed: int | None, conso
         serves_postal = await _serves_postal(client)
         outcomes = {"accepted": 0, "rejected": 0, "failed": 0}
         by_post: dict[str, int] = {}  # dossier code -> parcels it asks for
-        steps = {"accepted": 0}  # status changes of those dossiers, which every consumer also takes
+        steps = {"sent": 0, "accepted": 0}  # status changes of those dossiers, which every consumer also takes
         with Progress(console=console, disable=console is None, transient=True) as progress:
             task = progress.add_task("submitting dossiers", total=count)
             limit = asyncio.Semaphore(CONCURRENCY)
@@ -70,6 +70,7 @@ async def _drive(url: str, count: int, timeout_s: float, seed: int | None, conso
                         if key == "accepted" and dossier.postal is not None:
                             by_post[dossier.code] = 1 + (dossier.postal.pick_up_from is not None)
                             for step in simulator.processing(dossier):  # processed: the result goes by post
+                                steps["sent"] += 1
                                 steps["accepted"] += (await simulator.report(client, step)).status_code == 202
                     except httpx.HTTPError:
                         key = "failed"
@@ -104,7 +105,7 @@ async def _drive(url: str, count: int, timeout_s: float, seed: int | None, conso
 
     # The intake row from the one-stop side: what it sent, and what it could not hand over.
     intake = flows.setdefault("intake", {})
-    intake["sent"] = count
+    intake["sent"] = count + steps["sent"]  # dossiers and the status steps of those sent by post
     intake["failed"] = outcomes["failed"]
     summary = {"gateway": url, "dossiers": count, "settled": settled and outcomes["failed"] == 0,
                "seconds": time.monotonic() - started, "flows": dict(sorted(flows.items()))}
