@@ -134,6 +134,7 @@ async def test_results_sent_by_post_reach_the_one_stop_system_and_the_portal_exa
     pick_ups = {row["dossier_code"]: row for row in rows if row["kind"] == "pick_up"}
     assert set(returns) == set(codes) and set(pick_ups) == set(codes[:with_pick_up])
     assert {row["state"] for row in rows} <= {"delivered", "returned"}
+    assert all(row["fee_vnd"] and row["fee_vnd"] >= 18_000 for row in rows)  # the postage VNPost priced
     delivered = {code for code, row in returns.items() if row["state"] == "delivered"}
     returned = set(codes) - delivered
     assert delivered and returned, "the seed gives both outcomes"

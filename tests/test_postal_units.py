@@ -212,4 +212,6 @@ async def test_gateway_moves_keep_their_ids_when_taken_again(ledger) -> None:
     assert ledger.news.told == [("registered", "EB100000005VN"), ("cancelled", "withdrawn")]
     refused = await a_return(ledger, "000.00.15.H12-261123-L006")
     await ledger.refused(refused.id, "106 outside the service area")
-    assert (await ledger.start_ordering(refused.id)).state == "ordering"  # a replayed dead letter orders again
+    assert (await ledger.start_ordering(refused.id)).state == "ordering"  # a replayed "processed" orders again
+    await ledger.refused(refused.id, "106 outside the service area")
+    assert (await a_return(ledger, "000.00.15.H12-261123-L006")).state == "ordering"  # a replayed "submitted" too

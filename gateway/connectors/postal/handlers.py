@@ -127,7 +127,6 @@ def _install_carrier(broker: KafkaBroker, context: RoleContext, carrier: PostalC
                                            agency_code=dossier.agency_code, address=_address(choice.pick_up_from),
                                            cod_vnd=0, state=ShipmentState.ORDERING,
                                            description=parcel_description(options, ShipmentKind.PICK_UP, dossier))
-            shipment = await ledger.start_ordering(shipment.id)  # a refused one again: a replayed dead letter
             done.insert(0, await place(shipment))
         return "; ".join(done)
 
@@ -150,10 +149,9 @@ def _install_carrier(broker: KafkaBroker, context: RoleContext, carrier: PostalC
             log.warning("%s: no quote for the %s of %s (%s); ordering anyway", name, shipment.kind,
                         shipment.dossier_code, error)
             quote = None
-        if quote is not None and quote.get("fee") is not None:
-            await ledger.quoted(shipment.id, quote["fee"])
         reply = await client.order(request)
-        published = await ledger.ordered(shipment.id, reply["tracking_number"], reply.get("fee"))
+        fee = reply.get("fee") if reply.get("fee") is not None else (quote or {}).get("fee")
+        published = await ledger.ordered(shipment.id, reply["tracking_number"], fee)
         await ledger.news.log(published, "registered")
         return f"{shipment.kind} ordered: {reply['tracking_number']}"
 

@@ -59,7 +59,8 @@ class ShipmentLedger:
 
     async def record(self, *, carrier: str, dossier_code: str, kind: ShipmentKind, agency_code: str,
                      address: dict[str, Any], cod_vnd: int, state: ShipmentState, description: str) -> Shipment:
-        """The shipment of this dossier and kind at this carrier, recorded in `state` unless it is already."""
+        """The shipment of this dossier and kind at this carrier, recorded in `state` unless it is
+        already. One recorded as refused is ordered again (`state` ordering: a replayed dead letter)."""
         now = datetime.now(UTC)
         async with self.database.transaction() as session:
             await session.execute(insert_for(session, Shipment.__table__).values(
@@ -67,8 +68,11 @@ class ShipmentLedger:
                 state=state.value, address=json.dumps(address, ensure_ascii=False), cod_vnd=cod_vnd, description=description,
                 created_at=now, updated_at=now).on_conflict_do_nothing(
                 index_elements=["carrier", "dossier_code", "kind"]))
-            return await _locked(session, Shipment.carrier == carrier, Shipment.dossier_code == dossier_code,
-                                 Shipment.kind == kind.value)
+            shipment = await _locked(session, Shipment.carrier == carrier, Shipment.dossier_code == dossier_code,
+                                     Shipment.kind == kind.value)
+            if state is ShipmentState.ORDERING and shipment.state == ShipmentState.REFUSED:
+                shipment.state, shipment.detail, shipment.updated_at = ShipmentState.ORDERING, None, now
+            return shipment
 
     async def find(self, carrier: str, dossier_code: str, kind: ShipmentKind | None = None) -> list[Shipment]:
         query = select(Shipment).where(Shipment.carrier == carrier, Shipment.dossier_code == dossier_code)
@@ -87,7 +91,8 @@ class ShipmentLedger:
             return shipment
 
     async def ordered(self, shipment_id: int, tracking_number: str, fee: int | None) -> list[Published]:
-        """The carrier took the order: registered, with its tracking number, told once."""
+        """The carrier took the order: registered, with its tracking number and postage (the order's,
+        else the quote's), told once."""
         async with self.database.transaction() as session:
             shipment = await _locked(session, Shipment.id == shipment_id)
             if shipment.state != ShipmentState.ORDERING:
@@ -97,11 +102,6 @@ class ShipmentLedger:
             published = await self._move(shipment, ShipmentState.REGISTERED, now, None, event_key=tracking_number)
             shipment.state_at = None  # the carrier's own events order what follows, by the carrier's clock
             return published
-
-    async def quoted(self, shipment_id: int, fee: int) -> None:
-        async with self.database.transaction() as session:
-            shipment = await _locked(session, Shipment.id == shipment_id)
-            shipment.fee_vnd = fee
 
     async def refused(self, shipment_id: int, reason: str) -> list[Published]:
         """The carrier refused the order for good (or it could not be placed): refused, told once."""
