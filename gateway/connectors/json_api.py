@@ -5,7 +5,7 @@ partner's scheme, and every answer read by the partner's reply spec into the gat
 (`{"body": ANSWER, "operation": ROLE}` is the reply spec's input).
 """
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -14,8 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.mappings.errors import SpecProblems
 from gateway.mappings.spec import MappingSpec, load_spec, resolve_spec_folder
 from gateway.reliability.errors import TransientError
-from gateway.runtime.config import PartnerSettings
+from gateway.runtime.config import InvalidSettings, PartnerSettings, partner_options
 from gateway.webhooks.scheme import SignatureScheme, signed
+
+if TYPE_CHECKING:
+    from gateway.runtime.roles import RoleContext
+
+OptionsModel = TypeVar("OptionsModel", bound=BaseModel)
 
 
 class Operation(BaseModel):
@@ -25,6 +30,32 @@ class Operation(BaseModel):
     path: str = Field(pattern=r"^/", description="Path below the endpoint; may hold {placeholders} "
                                                  "such as {reference} or {tracking_number}")
     spec: str | None = Field(default=None, description="Spec building the request body (POST)")
+
+
+def generic_partner_options(model: type[OptionsModel], name: str, settings: PartnerSettings, what: str) -> OptionsModel:
+    """partners.NAME.options of a partner a generic connector serves, checked with its name (it
+    names topics and flows) and its mapping folder; every problem names its setting."""
+    options = partner_options(model, name, settings)
+    from gateway.runtime.roles import partner_name_problems  # here: roles import the connectors
+
+    problems = partner_name_problems(name, what)
+    if settings.mapping is None:
+        problems.append(f"partners.{name}.mapping must name the folder of this partner's specs")
+    elif not resolve_spec_folder(settings.mapping).is_dir():
+        problems.append(f"partners.{name}.mapping: no spec folder {settings.mapping}")
+    if problems:
+        raise InvalidSettings(problems)
+    return options
+
+
+def partner_endpoint(context: "RoleContext", name: str) -> str:
+    """Where the partner answers: its endpoint, else its simulator in this process."""
+    from gateway.runtime.roles import UnknownRole
+
+    try:
+        return context.endpoint(name)
+    except UnknownRole as error:
+        raise InvalidSettings([str(error)]) from None
 
 
 def load_specs(name: str, settings: PartnerSettings, wanted: dict[str, str],

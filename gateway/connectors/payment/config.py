@@ -9,9 +9,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.connectors.json_api import Operation, load_specs, operation_specs, shared_secret
-from gateway.mappings.spec import resolve_spec_folder
-from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partner_options, partners_served_by
+from gateway.connectors.json_api import (
+    Operation,
+    generic_partner_options,
+    load_specs,
+    operation_specs,
+    shared_secret,
+)
+from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partners_served_by
 from gateway.webhooks.intake import AnswerFormat, WebhookPartner
 from gateway.webhooks.scheme import SignatureScheme
 
@@ -137,17 +142,7 @@ class PaymentProvider:
 
 
 def payment_options(name: str, settings: PartnerSettings) -> PaymentOptions:
-    options = partner_options(PaymentOptions, name, settings)
-    from gateway.runtime.roles import partner_name_problems  # here: roles import the connectors
-
-    problems = partner_name_problems(name, "a payment provider")
-    if settings.mapping is None:
-        problems.append(f"partners.{name}.mapping must name the folder of this provider's specs")
-    elif not resolve_spec_folder(settings.mapping).is_dir():
-        problems.append(f"partners.{name}.mapping: no spec folder {settings.mapping}")
-    if problems:
-        raise InvalidSettings(problems)
-    return options
+    return generic_partner_options(PaymentOptions, name, settings, "a payment provider")
 
 
 def payment_partners(settings: Settings) -> dict[str, PartnerSettings]:

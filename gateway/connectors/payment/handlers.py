@@ -10,6 +10,7 @@ from datetime import timedelta
 import httpx
 from faststream.kafka import KafkaBroker
 
+from gateway.connectors.json_api import partner_endpoint
 from gateway.connectors.payment.client import PaymentClient
 from gateway.connectors.payment.config import PaymentProvider, load_providers, payment_partners
 from gateway.connectors.payment.ledger import PaymentEvents, PaymentLedger, payment_event, reference_for
@@ -17,9 +18,9 @@ from gateway.connectors.payment.reconcile import reconcile_forever
 from gateway.domain import DossierEvent, DossierStatus, DossierStatusChanged, PaymentEventKind, StatusChange
 from gateway.reliability.errors import PermanentError
 from gateway.reliability.outbound import Outcome, PartnerFlow, install_partner_flow
-from gateway.runtime.config import InvalidSettings, Settings
+from gateway.runtime.config import Settings
 from gateway.runtime.messaging import Delivery
-from gateway.runtime.roles import Role, RoleContext, UnknownRole
+from gateway.runtime.roles import Role, RoleContext
 from gateway.store.tables import Payment
 from gateway.topics import DOSSIER_EVENTS, Topic, retry_topic
 
@@ -42,11 +43,8 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
 
 
 def provider_client(context: RoleContext, provider: PaymentProvider) -> PaymentClient:
-    try:
-        endpoint = context.endpoint(provider.name)
-    except UnknownRole as error:
-        raise InvalidSettings([str(error)]) from None
-    return PaymentClient(provider, endpoint, httpx.AsyncClient(timeout=provider.settings.timeout_s))
+    return PaymentClient(provider, partner_endpoint(context, provider.name),
+                         httpx.AsyncClient(timeout=provider.settings.timeout_s))
 
 
 def assessment_of(event: DossierEvent) -> StatusChange | None:

@@ -8,10 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.connectors.json_api import Operation, load_specs, operation_specs, shared_secret
+from gateway.connectors.json_api import (
+    Operation,
+    generic_partner_options,
+    load_specs,
+    operation_specs,
+    shared_secret,
+)
 from gateway.domain import PostalAddress, ShipmentState
-from gateway.mappings.spec import resolve_spec_folder
-from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partner_options, partners_served_by
+from gateway.runtime.config import InvalidSettings, PartnerSettings, Settings, partners_served_by
 from gateway.webhooks.intake import AnswerFormat, WebhookPartner
 from gateway.webhooks.scheme import SignatureScheme
 
@@ -162,17 +167,7 @@ class PostalCarrier:
 
 
 def postal_options(name: str, settings: PartnerSettings) -> PostalOptions:
-    options = partner_options(PostalOptions, name, settings)
-    from gateway.runtime.roles import partner_name_problems  # here: roles import the connectors
-
-    problems = partner_name_problems(name, "a postal service")
-    if settings.mapping is None:
-        problems.append(f"partners.{name}.mapping must name the folder of this carrier's specs")
-    elif not resolve_spec_folder(settings.mapping).is_dir():
-        problems.append(f"partners.{name}.mapping: no spec folder {settings.mapping}")
-    if problems:
-        raise InvalidSettings(problems)
-    return options
+    return generic_partner_options(PostalOptions, name, settings, "a postal service")
 
 
 def postal_partners(settings: Settings) -> dict[str, PartnerSettings]:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from faststream.kafka import KafkaBroker
 
+from gateway.connectors.json_api import partner_endpoint
 from gateway.connectors.postal.client import CancelRefused, PostalClient
 from gateway.connectors.postal.config import (
     PostalCarrier,
@@ -41,9 +42,9 @@ from gateway.domain import (
 )
 from gateway.reliability.errors import PermanentError
 from gateway.reliability.outbound import Outcome, PartnerFlow, install_partner_flow
-from gateway.runtime.config import InvalidSettings, Settings
+from gateway.runtime.config import Settings
 from gateway.runtime.messaging import Delivery
-from gateway.runtime.roles import Role, RoleContext, UnknownRole
+from gateway.runtime.roles import Role, RoleContext
 from gateway.runtime.templates import filled
 from gateway.store.tables import Shipment
 from gateway.topics import DOSSIER_EVENTS, Topic, retry_topic
@@ -70,11 +71,8 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
 
 
 def carrier_client(context: RoleContext, carrier: PostalCarrier) -> PostalClient:
-    try:
-        endpoint = context.endpoint(carrier.name)
-    except UnknownRole as error:
-        raise InvalidSettings([str(error)]) from None
-    return PostalClient(carrier, endpoint, httpx.AsyncClient(timeout=carrier.settings.timeout_s))
+    return PostalClient(carrier, partner_endpoint(context, carrier.name),
+                        httpx.AsyncClient(timeout=carrier.settings.timeout_s))
 
 
 def postal_step(event: DossierEvent) -> str | None:
