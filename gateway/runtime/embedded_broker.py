@@ -89,6 +89,8 @@ class EmbeddedBroker:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
+                if self._drain is not None:
+                    self._drain.join(timeout=1)  # its last words may still be in the pipe
                 raise EmbeddedBrokerError(f"the embedded broker exited at start-up: {self.recent_output()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
