@@ -150,6 +150,10 @@ async def test_faults_are_retried_refusals_reported_and_malicious_answers_reject
     assert set(sim.dossiers) == {codes[0], codes[1]}
     dead = await read_topic(gateway.running.kafka_bootstrap, DEAD_LETTERS.name, 4)
     assert sorted(record.key.decode() for record in dead) == sorted(codes[n] for n in (2, 3, 4, 5))
+    async def both_counted() -> bool:  # the simulator has a submission before the gateway counts it delivered
+        return (await gateway.counters.read())["civil_status_birth"]["delivered"] >= 2
+
+    await wait_for(both_counted, what="both deliveries counted")
     flows = (await gateway.counters.read())["civil_status_birth"]
     assert flows["retried"] >= 1 and flows["dead_lettered"] == 4 and flows["delivered"] == 2
 
