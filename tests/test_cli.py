@@ -48,7 +48,11 @@ def test_demo_without_a_running_gateway_starts_one_and_settles(tmp_path: Path) -
     assert summary["flows"]["intake"]["delivered"] == sent
     assert summary["flows"]["ledger"]["delivered"] == sent
     assert summary["flows"]["ledger"]["duplicates"] == 0
-    assert "postal" not in summary  # no postal carrier configured: nothing to wait for
+    # Starting its own gateway, the demo plays the post too (VNPost of deploy/postal.yaml, simulated).
+    postal = summary["postal"]
+    assert postal["chosen"]["dossiers"] > 0
+    assert sum(count for states in postal["parcels"].values() for state, count in states.items()
+               if state in ("delivered", "returned")) == postal["chosen"]["parcels"]
 
 
 async def test_demo_drives_a_running_gateway(start_gateway: StartGateway) -> None:

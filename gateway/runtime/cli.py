@@ -261,8 +261,10 @@ def _print_summary(summary: dict) -> None:
     table.add_column("flow")
     for column in columns:
         table.add_column(column.replace("_", " "), justify="right")
+    # A signed-webhook flow (postal.NAME, payments.NAME) counts accepted and duplicate requests.
+    same = {"delivered": "accepted", "duplicates": "duplicate"}
     for flow, counts in summary["flows"].items():
-        table.add_row(flow, *(str(counts.get(column, 0)) for column in columns))
+        table.add_row(flow, *(str(counts.get(column, 0) + counts.get(same.get(column, ""), 0)) for column in columns))
     console.print(table)
     if "postal" in summary:
         chosen = summary["postal"]["chosen"]

@@ -2,17 +2,24 @@
 
 Some dossiers choose the public postal service (pick-up at home, result by post); those whose
 result goes home by post are then processed (status 2, 4, 9), and when the gateway serves a
-postal carrier the demo also waits for their parcels to end (delivered or returned)."""
+postal carrier the demo also waits for their parcels to end (delivered or returned). A demo that
+starts its own gateway plays the post too: VNPost as deploy/postal.yaml configures it, unless a
+postal carrier is configured already."""
 
 import asyncio
+import os
+import secrets
 import time
 
 import httpx
+import yaml
 from rich.console import Console
 from rich.progress import Progress
 
+from gateway.connectors.ministry.config import PROJECT_ROOT
+from gateway.connectors.postal.config import postal_partners
 from gateway.runtime.app import Gateway, Plan
-from gateway.runtime.config import Settings
+from gateway.runtime.config import PartnerSettings, Settings
 from gateway.runtime.roles import all_roles
 from gateway.simulators.onegate import OneGateSimulator
 
@@ -20,6 +27,7 @@ CONCURRENCY = 16
 POLL_S = 0.25
 FINAL_PARCEL_STATES = ("delivered", "returned", "cancelled", "refused")
 PARCELS_PER_REQUEST = 200  # dossier codes asked about at once
+SHIPPED_POSTAL = PROJECT_ROOT / "deploy/postal.yaml"
 
 
 async def run_demo(settings: Settings, *, dossiers: int, url: str, timeout_s: float, seed: int | None,
@@ -31,12 +39,29 @@ async def run_demo(settings: Settings, *, dossiers: int, url: str, timeout_s: fl
         console.print(f"no gateway answers at {url}; starting one in this process")
     settings = settings.model_copy(deep=True)
     settings.http.port = 0
+    _play_the_post(settings, console)
     gateway = Gateway(settings, Plan(roles=list(all_roles().values())))
     running = await gateway.start()
     try:
         return await _drive(running.http_url, dossiers, timeout_s, seed, console)
     finally:
         await gateway.stop()
+
+
+def _play_the_post(settings: Settings, console: Console | None) -> None:
+    """Add the shipped VNPost carrier, played by its simulator in this process, when no postal
+    carrier is configured. Its secret is generated when unset: both ends live in this process."""
+    if postal_partners(settings) or not SHIPPED_POSTAL.is_file():
+        return
+    for name, partner in yaml.safe_load(SHIPPED_POSTAL.read_text(encoding="utf-8"))["partners"].items():
+        if name in settings.partners:
+            continue
+        for variable in partner.get("credentials", {}).values():
+            os.environ.setdefault(variable, secrets.token_hex(32))
+        settings.partners[name] = PartnerSettings.model_validate(partner)
+        if console:
+            console.print(f"postal: {name} as {SHIPPED_POSTAL.relative_to(PROJECT_ROOT)} configures it, played by "
+                          "its simulator")
 
 
 async def _answers(url: str) -> bool:
