@@ -389,7 +389,8 @@ async def test_connection_errors_are_retried_and_unsigned_answers_noted(rig: Rig
     rig.gateway.sign_answers = False
     signed_not = await rig.placed("H12-0016")
     await rig.sim.settled()
-    assert rig.sim.parcels[signed_not].answer_problems == ["HTTP 200: answer not signed"]
+    assert rig.sim.parcels[signed_not].answer_problems == [
+        "HTTP 200: the answer's signature does not hold: the timestamp and signature headers are required"]
     await rig.gateway.server.stop()
     item_code = await rig.placed("H12-0017")
     await rig.sim.settled()

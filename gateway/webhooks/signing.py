@@ -10,7 +10,9 @@
 
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -35,3 +37,24 @@ def hmac_signature(secret: str, timestamp: str, raw_body: bytes) -> str:
 def same(offered: str | None, expected: str) -> bool:
     """Constant time: how long it takes does not tell how many leading characters were right."""
     return hmac.compare_digest((offered or "").strip().lower().encode("utf-8"), expected.encode("utf-8"))
+
+
+@dataclass(frozen=True)
+class HmacProblem:
+    refusal: str  # bad_signature or stale
+    words: str  # what is wrong, for people (simulators answer it)
+
+
+def hmac_problem(secret: str, timestamp: str | None, signature: str | None, raw_body: bytes,
+                 tolerance_s: float) -> HmacProblem | None:
+    """Why a request signed with HMAC over TIMESTAMP.RAW_BODY does not hold, or None when it does.
+    The signature is checked before the timestamp's age: only the partner can make a stale one."""
+    if not timestamp or not signature:
+        return HmacProblem("bad_signature", "the timestamp and signature headers are required")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        return HmacProblem("bad_signature", "the timestamp is not Unix seconds")
+    if not same(signature, hmac_signature(secret, timestamp, raw_body)):
+        return HmacProblem("bad_signature", "bad signature")
+    if abs(time.time() - int(timestamp)) > tolerance_s:
+        return HmacProblem("stale", f"the timestamp is further than {tolerance_s:g} s from now")
+    return None
