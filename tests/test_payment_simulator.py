@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from gateway.connectors.payment import simulator
+from gateway.simulators import framework
 from gateway.webhooks.signing import checksum, hmac_signature, same
 from gateway.connectors.payment.simulator import PaymentControls, PaymentProviderSimulator
 from gateway.runtime.serving import LoopbackServer
@@ -455,7 +455,7 @@ async def test_5xx_answers_are_retried_4xx_answers_are_not(rig: Rig) -> None:
 
 @dialects("bank")
 async def test_connection_errors_are_retried(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator, "FIRST_BACKOFF_S", 0.01)  # 0.2 s doubling is 3 s in all
+    monkeypatch.setattr(framework, "CALLBACK_FIRST_BACKOFF_S", 0.01)  # 0.2 s doubling is 3 s in all
     await rig.gateway.server.stop()  # nobody listens: every attempt fails, then it gives up
     await rig.create("TT-0025")
     await rig.pay("TT-0025")

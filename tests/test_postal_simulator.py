@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from gateway.connectors.postal import simulator
+from gateway.simulators import framework
 from gateway.connectors.postal.simulator import PostalControls, PostalSimulator
 from gateway.runtime.serving import LoopbackServer
 from gateway.webhooks.signing import hmac_signature, same
@@ -364,7 +364,7 @@ async def test_no_callbacks_when_polling_only(rig: Rig) -> None:
 
 
 async def test_5xx_answers_are_retried_4xx_are_not(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator, "FIRST_BACKOFF_S", 0.01)
+    monkeypatch.setattr(framework, "CALLBACK_FIRST_BACKOFF_S", 0.01)
     await rig.controls(auto_advance=False)
     rig.gateway.scripted = [503]
     item_code = await rig.placed("H12-0015")
@@ -384,7 +384,7 @@ async def test_5xx_answers_are_retried_4xx_are_not(rig: Rig, monkeypatch: pytest
 
 async def test_connection_errors_are_retried_and_unsigned_answers_noted(rig: Rig,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator, "FIRST_BACKOFF_S", 0.01)
+    monkeypatch.setattr(framework, "CALLBACK_FIRST_BACKOFF_S", 0.01)
     await rig.controls(auto_advance=False)
     rig.gateway.sign_answers = False
     signed_not = await rig.placed("H12-0016")

@@ -11,6 +11,7 @@ Every simulator also answers:
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -23,6 +24,8 @@ from gateway.simulators.faults import FaultDice, FaultProfile
 log = logging.getLogger(__name__)
 
 ADMIN_PREFIX = "/_sim"
+CALLBACK_ATTEMPTS = 5  # posts of one callback, on connection errors and 5xx answers
+CALLBACK_FIRST_BACKOFF_S = 0.2  # doubling between attempts
 
 
 @dataclass
@@ -104,6 +107,29 @@ class Simulator:
             self.stats.callbacks_duplicated += 1
             response = await client.post(url, **request)
         return response
+
+    async def post_until_answered(self, client: httpx.AsyncClient, url: str,
+                                  build: Callable[[], tuple[bytes, dict[str, str]]], *,
+                                  on_answer: Callable[[httpx.Response], None],
+                                  on_error: Callable[[int, Exception], None]) -> bool:
+        """POST a callback as partners do: connection errors and 5xx answers are retried
+        (CALLBACK_ATTEMPTS, the wait doubling from CALLBACK_FIRST_BACKOFF_S), a 4xx never; each
+        attempt is built anew (signed with a fresh timestamp). True once answered below 500."""
+        backoff = CALLBACK_FIRST_BACKOFF_S
+        for attempt in range(1, CALLBACK_ATTEMPTS + 1):
+            content, headers = build()
+            try:
+                response = await client.post(url, content=content, headers=headers)
+            except httpx.TransportError as error:
+                on_error(attempt, error)
+            else:
+                on_answer(response)
+                if response.status_code < 500:
+                    return True
+            if attempt < CALLBACK_ATTEMPTS:
+                await asyncio.sleep(backoff)
+                backoff *= 2
+        return False
 
     def _admin_router(self) -> APIRouter:
         router = APIRouter(prefix=ADMIN_PREFIX, tags=["simulator control"])

@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.webhooks.signing import checksum, hmac_problem, hmac_signature, same
 from gateway.simulators.faults import FaultProfile
-from gateway.simulators.framework import Simulator
+from gateway.simulators.framework import CALLBACK_ATTEMPTS, Simulator
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,6 @@ HMAC_HEADERS = {"bank": ("X-Timestamp", "X-Signature"),
 TOLERANCE_S = 300  # how far a request's timestamp may be from now
 MAX_REFERENCE = 40  # as PaymentEvent.reference
 WRONG_AMOUNT_EXTRA = 1000  # what a citizen "paid too much" pays on top, in đồng
-ATTEMPTS = 5  # posts of one confirmation, on connection errors and 5xx answers
-FIRST_BACKOFF_S = 0.2  # doubling between attempts
 TRANSACTION_PREFIX = {"dvcqg": "PG", "bank": "FT", "post_office": "VNP"}
 BUU_CUC = "700000"  # the post office (bưu cục) where counter payments are taken
 
@@ -646,26 +644,20 @@ class PaymentProviderSimulator(Simulator):
         self.stats.callbacks_sent += 1
         if confirmation.kind == "duplicate":
             self.stats.callbacks_duplicated += 1
-        backoff = FIRST_BACKOFF_S
-        for attempt in range(1, ATTEMPTS + 1):
-            content, headers = self._signed_confirmation(payment, confirmation)
-            try:
-                response = await self._http().post(url, content=content, headers=headers)
-            except httpx.TransportError as error:
-                payment.delivery_errors += 1
-                log.warning("%s simulator: confirmation of %s, attempt %d: %r",
-                            self.name, payment.reference, attempt, error)
-            else:
-                payment.answers.append({"status_code": response.status_code,
-                                        "body": _body_of(response)})
-                self._check_answer(payment, response)
-                if response.status_code < 500:
-                    return
-            if attempt < ATTEMPTS:
-                await asyncio.sleep(backoff)
-                backoff *= 2
-        log.warning("%s simulator: gave up confirming %s after %d attempts", self.name,
-                    payment.reference, ATTEMPTS)
+        def answered(response: httpx.Response) -> None:
+            payment.answers.append({"status_code": response.status_code, "body": _body_of(response)})
+            self._check_answer(payment, response)
+
+        def failed(attempt: int, error: Exception) -> None:
+            payment.delivery_errors += 1
+            log.warning("%s simulator: confirmation of %s, attempt %d: %r", self.name, payment.reference, attempt,
+                        error)
+
+        if not await self.post_until_answered(self._http(), url,
+                                              lambda: self._signed_confirmation(payment, confirmation),
+                                              on_answer=answered, on_error=failed):
+            log.warning("%s simulator: gave up confirming %s after %d attempts", self.name, payment.reference,
+                        CALLBACK_ATTEMPTS)
 
     def _signed_confirmation(self, payment: SimulatedPayment,
                              confirmation: _Confirmation) -> tuple[bytes, dict[str, str]]:
@@ -695,7 +687,7 @@ class PaymentProviderSimulator(Simulator):
         raw = _dumps(body)
         # Fresh on every attempt: a resend is signed anew. Within one second the same body would
         # get the same signature, which the gateway rightly takes for a replay; so a payment's
-        # posts never share a timestamp (at most ATTEMPTS * 4 s ahead, well within tolerance).
+        # posts never share a timestamp (at most CALLBACK_ATTEMPTS * 4 s ahead, well within tolerance).
         stamp = max(int(time.time()), self._stamps.get(payment.reference, 0) + 1)
         self._stamps[payment.reference] = stamp
         timestamp = str(stamp)

@@ -42,7 +42,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.simulators.faults import FaultProfile
-from gateway.simulators.framework import Simulator
+from gateway.simulators.framework import CALLBACK_ATTEMPTS, Simulator
 from gateway.webhooks.signing import hmac_problem, hmac_signature
 
 log = logging.getLogger(__name__)
@@ -51,8 +51,6 @@ VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 TIME_FORMAT = "%d/%m/%Y %H:%M:%S"
 TIMESTAMP_HEADER, SIGNATURE_HEADER = "X-VNPost-Timestamp", "X-VNPost-Signature"
 TOLERANCE_S = 300  # how far a request's timestamp may be from now
-ATTEMPTS = 5  # posts of one callback, on connection errors and 5xx answers
-FIRST_BACKOFF_S = 0.2  # doubling between attempts
 PICKUP_TRIES = 4  # the 4th pick-up attempt always succeeds
 SERVICE_TYPES = ("PICKUP", "DELIVERY")
 NOT_SERVED = {"99"}  # province codes outside the service area
@@ -539,25 +537,21 @@ class PostalSimulator(Simulator):
         body = {"ItemCode": parcel.item_code, "OrderNumber": parcel.order_number,
                 "ServiceType": parcel.service_type} | callback.event
         raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        backoff = FIRST_BACKOFF_S
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                response = await self._http().post(url, content=raw, headers=self._sign(run, raw, callback.broken))
-            except httpx.TransportError as error:
-                parcel.delivery_errors += 1
-                log.warning("%s simulator: callback %s of %s, attempt %d: %r", self.name,
-                            callback.event["StatusCode"], parcel.item_code, attempt, error)
-            else:
-                parcel.answers.append({"StatusCode": callback.event["StatusCode"],
-                                       "status_code": response.status_code, "body": _body_of(response)})
-                self._check_answer(parcel, response)
-                if response.status_code < 500:
-                    return
-            if attempt < ATTEMPTS:
-                await asyncio.sleep(backoff)
-                backoff *= 2
-        log.warning("%s simulator: gave up calling back %s of %s after %d attempts", self.name,
-                    callback.event["StatusCode"], parcel.item_code, ATTEMPTS)
+        def answered(response: httpx.Response) -> None:
+            parcel.answers.append({"StatusCode": callback.event["StatusCode"], "status_code": response.status_code,
+                                   "body": _body_of(response)})
+            self._check_answer(parcel, response)
+
+        def failed(attempt: int, error: Exception) -> None:
+            parcel.delivery_errors += 1
+            log.warning("%s simulator: callback %s of %s, attempt %d: %r", self.name, callback.event["StatusCode"],
+                        parcel.item_code, attempt, error)
+
+        if not await self.post_until_answered(self._http(), url,
+                                              lambda: (raw, self._sign(run, raw, callback.broken)),
+                                              on_answer=answered, on_error=failed):
+            log.warning("%s simulator: gave up calling back %s of %s after %d attempts", self.name,
+                        callback.event["StatusCode"], parcel.item_code, CALLBACK_ATTEMPTS)
 
     def _sign(self, run: _Run, raw: bytes, broken: bool) -> dict[str, str]:
         # A parcel's posts never share a timestamp: the same body within one second would get the same
