@@ -23,9 +23,13 @@ if TYPE_CHECKING:
 OptionsModel = TypeVar("OptionsModel", bound=BaseModel)
 
 
-class Operation(BaseModel):
+class Options(BaseModel):
+    """Base of a generic connector's options: an unknown key is an error, not ignored."""
+
     model_config = ConfigDict(extra="forbid")
 
+
+class Operation(Options):
     method: Literal["GET", "POST"] = "POST"
     path: str = Field(pattern=r"^/", description="Path below the endpoint; may hold {placeholders} "
                                                  "such as {reference} or {tracking_number}")

@@ -7,10 +7,11 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from gateway.connectors.json_api import (
     Operation,
+    Options,
     generic_partner_options,
     load_specs,
     operation_specs,
@@ -37,10 +38,6 @@ class ConfirmationOutcome(StrEnum):
     CONFLICT = "conflict"
     TOO_LARGE = "too_large"
     UNAVAILABLE = "unavailable"
-
-
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Operations(Options):

@@ -6,10 +6,11 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from gateway.connectors.json_api import (
     Operation,
+    Options,
     generic_partner_options,
     load_specs,
     operation_specs,
@@ -45,10 +46,6 @@ class TrackingOutcome(StrEnum):
     UNKNOWN_SHIPMENT = "unknown_shipment"
     TOO_LARGE = "too_large"
     UNAVAILABLE = "unavailable"
-
-
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Operations(Options):
