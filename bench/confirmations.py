@@ -22,6 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -145,33 +147,41 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-async def main(count: int, concurrency: int, database_url: str) -> None:
-    secret = secrets.token_hex(32)
-    pairs = [assessment(number) for number in range(count)]
+@asynccontextmanager
+async def gateway_and_bare(database_url: str, config_for: Callable[[Path], Path],
+                           env: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
+    """`gateway up --config` in its own process and the bare endpoint in another; yields their
+    URLs (the bare one answers POST /confirmations). On PostgreSQL the gateway gets a schema of its
+    own, dropped after: references and dossier codes repeat from run to run."""
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as workdir:
-        config = gateway_config(Path(workdir))
-        # A schema of its own on PostgreSQL: the references repeat from run to run.
+        config = config_for(Path(workdir))
         schema = {"GATEWAY_DATABASE_SCHEMA_NAME": f"bench_{secrets.token_hex(4)}"} \
             if database_url.startswith("postgresql") else {}
         process, url, _ = start_gateway(Path(workdir), database_url.replace("{workdir}", workdir), "--config",
-                                        str(config), env={"PAYMENT_BANK_SECRET": secret, **schema})
+                                        str(config), env=env | schema)
         port = free_port()
         bare = start_bare(port)
         try:
-            await open_payments(url, [body for _, body in pairs])
-            requests = [confirmation(reference, secret) for reference, _ in pairs]
-            bare_s, bare_latencies, bare_statuses = await post_all(f"http://127.0.0.1:{port}/confirmations",
-                                                                   requests, concurrency)
-            ours_s, ours_latencies, statuses = await post_all(f"{url}/api/v1/payments/{PROVIDER}/confirmations",
-                                                              requests, concurrency)
-            async with httpx.AsyncClient(base_url=url) as client:
-                flows = (await client.get("/api/v1/flows")).json().get(f"payments.{PROVIDER}", {})
+            yield url, f"http://127.0.0.1:{port}/confirmations"
         finally:
             bare.terminate()
             process.send_signal(signal.SIGTERM)
             process.wait(60)
             if schema:
                 await drop_schema(database_url, schema["GATEWAY_DATABASE_SCHEMA_NAME"])
+
+
+async def main(count: int, concurrency: int, database_url: str) -> None:
+    secret = secrets.token_hex(32)
+    pairs = [assessment(number) for number in range(count)]
+    async with gateway_and_bare(database_url, gateway_config, {"PAYMENT_BANK_SECRET": secret}) as (url, bare_url):
+        await open_payments(url, [body for _, body in pairs])
+        requests = [confirmation(reference, secret) for reference, _ in pairs]
+        bare_s, bare_latencies, bare_statuses = await post_all(bare_url, requests, concurrency)
+        ours_s, ours_latencies, statuses = await post_all(f"{url}/api/v1/payments/{PROVIDER}/confirmations",
+                                                          requests, concurrency)
+        async with httpx.AsyncClient(base_url=url) as client:
+            flows = (await client.get("/api/v1/flows")).json().get(f"payments.{PROVIDER}", {})
     if statuses != {200: count} or flows.get("accepted") != count:
         raise SystemExit(f"not every confirmation was accepted: answers {statuses}, flow {flows}")
     print(f"{count} signed confirmations (HMAC-SHA256), {concurrency} in flight; gateway in its own process "

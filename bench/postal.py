@@ -22,8 +22,6 @@ import argparse
 import asyncio
 import json
 import secrets
-import signal
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -32,8 +30,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import yaml
 
-from bench.confirmations import drop_schema, free_port, post_all, start_bare
-from bench.pipeline import p, start_gateway
+from bench.confirmations import gateway_and_bare, post_all
+from bench.pipeline import p
 from gateway.connectors.ministry.config import PROJECT_ROOT
 from gateway.domain import DossierSubmitted, PostalAddress, PostalChoice
 from gateway.simulators.onegate import OneGateSimulator
@@ -104,35 +102,20 @@ async def place_orders(url: str, bodies: list[bytes], concurrency: int) -> float
 async def main(count: int, concurrency: int, database_url: str) -> None:
     secret = secrets.token_hex(32)
     bodies = submissions(count)
-    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as workdir:
-        config = gateway_config(Path(workdir))
-        schema = {"GATEWAY_DATABASE_SCHEMA_NAME": f"bench_{secrets.token_hex(4)}"} \
-            if database_url.startswith("postgresql") else {}
-        process, url, _ = start_gateway(Path(workdir), database_url.replace("{workdir}", workdir), "--config",
-                                        str(config), env={"POSTAL_VNPOST_SECRET": secret, **schema})
-        port = free_port()
-        bare = start_bare(port)
-        try:
-            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-                simulator_url = (await client.get("/api/v1/simulators")).json()[CARRIER]["url"]
-            direct_s, _, direct_statuses = await post_all(f"{simulator_url}/api/orders",
-                                                          [direct_order(n, secret) for n in range(count)], concurrency)
-            orders_s = await place_orders(url, bodies, concurrency)
-            async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-                parcels = (await client.get("/api/v1/postal/shipments", params={"limit": 1000})).json()
-            callbacks = [tracking_callback(parcel, secret) for parcel in parcels]
-            bare_s, bare_latencies, bare_statuses = await post_all(f"http://127.0.0.1:{port}/confirmations",
-                                                                   callbacks, concurrency)
-            ours_s, ours_latencies, statuses = await post_all(f"{url}/api/v1/postal/{CARRIER}/tracking", callbacks,
-                                                              concurrency)
-            async with httpx.AsyncClient(base_url=url) as client:
-                flows = (await client.get("/api/v1/flows")).json().get(f"postal.{CARRIER}", {})
-        finally:
-            bare.terminate()
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
-            if schema:
-                await drop_schema(database_url, schema["GATEWAY_DATABASE_SCHEMA_NAME"])
+    async with gateway_and_bare(database_url, gateway_config, {"POSTAL_VNPOST_SECRET": secret}) as (url, bare_url):
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            simulator_url = (await client.get("/api/v1/simulators")).json()[CARRIER]["url"]
+        direct_s, _, direct_statuses = await post_all(f"{simulator_url}/api/orders",
+                                                      [direct_order(n, secret) for n in range(count)], concurrency)
+        orders_s = await place_orders(url, bodies, concurrency)
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            parcels = (await client.get("/api/v1/postal/shipments", params={"limit": 1000})).json()
+        callbacks = [tracking_callback(parcel, secret) for parcel in parcels]
+        bare_s, bare_latencies, bare_statuses = await post_all(bare_url, callbacks, concurrency)
+        ours_s, ours_latencies, statuses = await post_all(f"{url}/api/v1/postal/{CARRIER}/tracking", callbacks,
+                                                          concurrency)
+        async with httpx.AsyncClient(base_url=url) as client:
+            flows = (await client.get("/api/v1/flows")).json().get(f"postal.{CARRIER}", {})
     if direct_statuses != {200: count}:
         raise SystemExit(f"the simulator did not take every direct order: {direct_statuses}")
     if statuses != {200: len(callbacks)} or flows.get("accepted") != len(callbacks):
