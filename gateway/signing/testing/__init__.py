@@ -1,0 +1,1 @@
+"""Generated PKI and signed samples for tests and benchmarks; never trusted in production."""

@@ -1,0 +1,112 @@
+"""Verification in worker processes: a hostile document costs a bounded time and memory.
+
+Citizens' files are untrusted input. PDF parsing has no object-count limit and XML libraries
+have had expansion bugs, so every verification runs in a separate process whose address space
+is capped (`signing.worker_memory_mb`) and which is killed after `signing.timeout_s`. A worker
+keeps its `Verifier` (trust store, revocation cache) between documents; a killed worker is
+replaced and the document gets a TOTAL-FAILED report saying which limit it hit.
+"""
+
+import asyncio
+import atexit
+import hashlib
+import logging
+import multiprocessing
+import resource
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime, timezone
+
+from gateway.signing.report import DocumentReport
+from gateway.signing.settings import SigningSettings
+
+log = logging.getLogger(__name__)
+
+_loop: asyncio.AbstractEventLoop | None = None
+_verifier = None
+
+
+def _start_worker(settings_json: str, memory_bytes: int) -> None:
+    global _loop, _verifier
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    from gateway.signing.verifier import Verifier  # imported here: pyHanko loads in the worker only
+
+    _loop = asyncio.new_event_loop()
+    _verifier = Verifier(SigningSettings.model_validate_json(settings_json))
+    atexit.register(lambda: _loop.run_until_complete(_verifier.aclose()))  # closes the OCSP/CRL session
+
+
+def _verify_in_worker(data: bytes, signature: bytes | None, policy: str) -> str:
+    try:
+        report = _loop.run_until_complete(_verifier.verify(data, signature=signature, policy=policy))
+    except MemoryError:
+        report = _refusal(data, policy, "the document needs more memory than signing.worker_memory_mb allows")
+    except RecursionError:
+        report = _refusal(data, policy, "the document is nested too deeply to be read safely")
+    return report.model_dump_json()
+
+
+def _refusal(data: bytes, policy: str, error: str) -> DocumentReport:
+    return DocumentReport.refused(format="unknown", policy=policy, error=error,
+                                  validation_time=datetime.now(timezone.utc),
+                                  document_sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
+
+
+class VerificationWorkers:
+    """A pool of verification processes; `verify` never raises for a bad document."""
+
+    def __init__(self, settings: SigningSettings) -> None:
+        from gateway.signing.trust import load_trust_store
+
+        load_trust_store(settings.trust_anchors)  # a bad anchor file stops start-up, not the first document
+        self.settings = settings
+        self._pool: ProcessPoolExecutor | None = None
+        self.verified = 0
+        self.killed = 0
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.settings.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.settings.model_dump_json(), self.settings.worker_memory_mb * 2**20))
+        return self._pool
+
+    async def verify(self, data: bytes, *, signature: bytes | None = None, policy: str = "signature") -> DocumentReport:
+        from gateway.signing.verifier import POLICIES
+
+        if policy not in POLICIES:
+            raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):  # a worker killed for another document's sake breaks this one's call too
+            future = loop.run_in_executor(self._executor(), _verify_in_worker, data, signature, policy)
+            try:
+                answer = await asyncio.wait_for(future, timeout=self.settings.timeout_s)
+            except TimeoutError:
+                self._kill()
+                return _refusal(data, policy, f"verification took longer than signing.timeout_s "
+                                              f"({self.settings.timeout_s:g} s) and was stopped")
+            except BrokenProcessPool:
+                self._kill()
+                if attempt == 2:
+                    return _refusal(data, policy, "the verification worker died reading this document (memory "
+                                                  "limit signing.worker_memory_mb, or a parser crashed)")
+                continue
+            self.verified += 1
+            return DocumentReport.model_validate_json(answer)
+        raise AssertionError("unreachable")
+
+    def _kill(self) -> None:
+        self.killed += 1
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        log.warning("verification worker stopped and replaced")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
