@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from gateway.domain import DossierEvent, OneGateUpdate, PaymentEvent
+from gateway.domain.signature_check import SignatureCheck
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,16 @@ PAYMENTS = Topic(
     ),
 )
 
+SIGNATURE_CHECKS = Topic(
+    name="onegate.signature-checks",
+    body=SignatureCheck,
+    description=(
+        "The gateway's verification of each signed document of a submitted dossier (PDF, XML e-form, "
+        ".p7s; certified copies under their policy): the ETSI indication and the full report. "
+        "Feeds the one-stop system's automatic technical check. One message per document."
+    ),
+)
+
 DEAD_LETTERS = Topic(
     name="gateway.dead-letters",
     body=DossierEvent,
@@ -55,7 +66,7 @@ DEAD_LETTERS = Topic(
     ),
 )
 
-ALL_TOPICS: tuple[Topic, ...] = (DOSSIER_EVENTS, ONEGATE_UPDATES, PAYMENTS, DEAD_LETTERS)
+ALL_TOPICS: tuple[Topic, ...] = (DOSSIER_EVENTS, ONEGATE_UPDATES, PAYMENTS, SIGNATURE_CHECKS, DEAD_LETTERS)
 
 RETRY_TOPIC_PREFIX = "gateway.retry."
 

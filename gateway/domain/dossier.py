@@ -74,6 +74,10 @@ class DossierDocument(CanonicalModel):
     name: str = Field(min_length=1, max_length=500)
     code: str | None = Field(default=None, max_length=100)
     url: str | None = Field(default=None, max_length=2000)
+    signature_url: str | None = Field(default=None, max_length=2000,
+                                      description="A detached CMS signature (.p7s) of the document, when it has one")
+    certified_copy: bool = Field(default=False, description="An electronic certified copy (bản sao điện tử chứng "
+                                                            "thực): verified under the certified-copy policy")
 
 
 class Fee(CanonicalModel):

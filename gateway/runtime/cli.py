@@ -171,6 +171,59 @@ def roles() -> None:
         console.print(f"[bold]{role.name}[/]  {role.description}")
 
 
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="The signed document: PDF, XML, or a .p7s with its content inside",
+                                         exists=True, dir_okay=False)],
+    signature: Annotated[Path | None, typer.Option("--signature", help="A detached CMS signature (.p7s) of FILE",
+                                                   exists=True, dir_okay=False)] = None,
+    policy: Annotated[str, typer.Option(help="signature, or certified_copy (bản sao điện tử chứng thực)")] = "signature",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    language: Annotated[str, typer.Option("--language", help="en or vi (tiếng Việt)")] = "en",
+    trust_anchor: Annotated[list[Path] | None, typer.Option(
+        "--trust-anchor", help="An anchor file or directory, added to signing.trust_anchors (repeatable)")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Verify the signatures of a document under the gateway's policy. Exit status: 0 TOTAL-PASSED,
+    1 TOTAL-FAILED, 3 INDETERMINATE, 4 when it cannot run (configuration, anchors)."""
+    from gateway.signing.rendering import LANGUAGES, render
+    from gateway.signing.trust import TrustStoreError
+    from gateway.signing.verifier import POLICIES
+    from gateway.signing.workers import VerificationWorkers
+
+    def cannot(error: Exception) -> None:
+        errors.print(f"[bold red]gateway verify:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(4)
+
+    if policy not in POLICIES:
+        cannot(ValueError(f"--policy {policy!r}: choose one of {', '.join(POLICIES)}"))
+    if language not in LANGUAGES:
+        cannot(ValueError(f"--language {language!r}: choose one of {', '.join(LANGUAGES)}"))
+    try:
+        settings = load_settings(config).signing
+        settings.trust_anchors = [*settings.trust_anchors, *(trust_anchor or [])]
+        workers = VerificationWorkers(settings)
+    except (InvalidSettings, TrustStoreError) as error:
+        cannot(error)
+    if not settings.trust_anchors:
+        errors.print("gateway verify: no trust anchors (signing.trust_anchors, --trust-anchor): "
+                     "no chain can be trusted", highlight=False, soft_wrap=True)
+
+    async def run():
+        try:
+            return await workers.verify(file.read_bytes(), signature=signature.read_bytes() if signature else None,
+                                        policy=policy)
+        finally:
+            workers.close()
+
+    report = asyncio.run(run())
+    if as_json:
+        print(report.model_dump_json(indent=2))
+    else:
+        print(render(report, language), end="")
+    raise typer.Exit(report.indication.exit_status)
+
+
 @config_app.command("show")
 def config_show(
     config: ConfigOption = None,

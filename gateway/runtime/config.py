@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettingsSource
 
+from gateway.signing.settings import AlgorithmRules, CertifiedCopyRules, SigningSettings
 from gateway.simulators.faults import FaultProfile
 
 ENV_PREFIX = "GATEWAY_"
@@ -265,6 +266,7 @@ class Settings(BaseSettings):
         default_factory=dict, description="Partner endpoints by name (see partners.NAME.*)"
     )
     simulators: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    signing: SigningSettings = Field(default_factory=SigningSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
@@ -373,7 +375,9 @@ def settings_reference() -> str:
                                                  ("partners.NAME.retry.", RetryPolicy),
                                                  ("partners.NAME.breaker.", BreakerSettings),
                                                  ("partners.NAME.errors.", ErrorRules),
-                                                 ("simulators.faults.NAME.", FaultProfile)]
+                                                 ("simulators.faults.NAME.", FaultProfile),
+                                                 ("signing.algorithms.", AlgorithmRules),
+                                                 ("signing.certified_copy.", CertifiedCopyRules)]
     for prefix, model in groups:
         for name, field in model.model_fields.items():
             annotation = field.annotation
@@ -388,5 +392,5 @@ def settings_reference() -> str:
 
 def _reference_row(path: str, env: str, field: Any) -> str:
     default = "{}" if field.default_factory is not None else field.default
-    shown = "(empty)" if default in (None, "") else f"`{default}`"
+    shown = "(empty)" if default in (None, "") else f"`{default}`".replace("|", "\\|")  # a table cell
     return f"| `{path}` | `{env}` | {shown} | {field.description or ''} |"

@@ -20,6 +20,7 @@ from gateway.connectors.onegate.intake import answer_invalid_request, intake_rou
 from gateway.ops.dead_letters_api import dead_letters_router
 from gateway.ops.audit_api import audit_router
 from gateway.runtime.roles import RoleContext, gateway_topics
+from gateway.signing.api import signatures_router
 from gateway.topics import RETRY_TOPIC_PREFIX
 from gateway.simulators.framework import SimulatorHost
 from gateway.store.database import Database, StoreUnavailable
@@ -59,6 +60,7 @@ def build_http_app(
     app.include_router(confirmations_router(payment_intake))
     app.include_router(payments_router(context, payment_intake))
     app.include_router(postal_router(context, postal_intake))
+    app.include_router(signatures_router(context.settings.signing))
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -72,9 +72,10 @@ def all_roles() -> dict[str, Role]:
     from gateway.connectors.postal import handlers as postal
     from gateway.connectors.webhook import handlers as webhook
     from gateway.ops import dossier_ledger
+    from gateway.signing import handlers as signatures
 
     return {role.name: role for role in (dossier_ledger.ROLE, national_portal.ROLE, webhook.ROLE, ministry.ROLE,
-                                              payments.ROLE, postal.ROLE)}
+                                              payments.ROLE, postal.ROLE, signatures.ROLE)}
 
 
 def partner_name_problems(name: str, what: str) -> list[str]:

@@ -18,8 +18,8 @@ class Indication(StrEnum):
 
     @property
     def exit_status(self) -> int:
-        """`gateway verify` exits with 0 passed, 1 failed, 2 indeterminate."""
-        return {"TOTAL-PASSED": 0, "TOTAL-FAILED": 1, "INDETERMINATE": 2}[self.value]
+        """`gateway verify` exits with 0 passed, 1 failed, 3 indeterminate (2 is a usage error)."""
+        return {"TOTAL-PASSED": 0, "TOTAL-FAILED": 1, "INDETERMINATE": 3}[self.value]
 
     @property
     def severity(self) -> int:

@@ -46,7 +46,10 @@ def load_trust_store(paths: list[Path]) -> TrustStore:
         if path.is_dir() and not files:
             raise TrustStoreError(f"signing.trust_anchors: directory {path} holds no .pem/.crt/.cer/.der file")
         for file in files:
-            certificates = read_certificates(file.read_bytes())
+            try:
+                certificates = read_certificates(file.read_bytes())
+            except TrustStoreError as error:
+                raise TrustStoreError(f"signing.trust_anchors: {file}: {error}") from None
             if not certificates:
                 raise TrustStoreError(f"signing.trust_anchors: {file} holds no certificate")
             for certificate in certificates:

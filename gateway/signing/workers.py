@@ -110,3 +110,21 @@ class VerificationWorkers:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+_shared: dict[str, VerificationWorkers] = {}
+
+
+def shared_workers(settings: SigningSettings) -> VerificationWorkers:
+    """One pool per process and configuration: the Kafka role and the HTTP API share it (and its
+    workers' revocation caches). A bad trust anchor file stops start-up with InvalidSettings."""
+    from gateway.runtime.config import InvalidSettings
+    from gateway.signing.trust import TrustStoreError
+
+    key = settings.model_dump_json()
+    if key not in _shared:
+        try:
+            _shared[key] = VerificationWorkers(settings)
+        except TrustStoreError as error:
+            raise InvalidSettings([str(error)]) from None
+    return _shared[key]
