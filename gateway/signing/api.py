@@ -14,6 +14,16 @@ from gateway.signing.verifier import POLICIES
 from gateway.signing.workers import shared_workers
 
 
+BINARY = {"schema": {"type": "string", "format": "binary"}}
+REQUEST_BODY = {"requestBody": {"required": True, "content": {
+    "application/pdf": BINARY, "application/xml": BINARY, "application/pkcs7-signature": BINARY,
+    "application/octet-stream": BINARY,
+    "application/json": {"schema": {"type": "object", "required": ["document"], "properties": {
+        "document": {"type": "string", "format": "byte", "description": "The signed file, base64"},
+        "signature": {"type": ["string", "null"], "format": "byte",
+                      "description": "A detached CMS signature (.p7s) of the document, base64"}}}}}}}
+
+
 class Verification(BaseModel):
     report: DocumentReport
     text: str = Field(description="The report as people read it, in the language asked for")
@@ -24,7 +34,7 @@ def signatures_router(settings: SigningSettings) -> APIRouter:
     workers = shared_workers(settings)  # here, so that a bad anchor file stops start-up
 
     @router.post(
-        "/api/v1/signatures/verify", response_model=Verification,
+        "/api/v1/signatures/verify", response_model=Verification, openapi_extra=REQUEST_BODY,
         summary="Verify the signatures of a document (PDF, XML e-form, .p7s)",
         description=("The body is the document itself (any content type but application/json). For a detached "
                      "CMS signature send application/json: {\"document\": base64, \"signature\": base64}. "
