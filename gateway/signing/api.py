@@ -13,7 +13,6 @@ from gateway.signing.settings import SigningSettings
 from gateway.signing.verifier import POLICIES
 from gateway.signing.workers import shared_workers
 
-
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 REQUEST_BODY = {"requestBody": {"required": True, "content": {
     "application/pdf": BINARY, "application/xml": BINARY, "application/pkcs7-signature": BINARY,

@@ -22,7 +22,7 @@ def read_signed_data(data: bytes) -> cms.SignedData:
         if content_info["content_type"].native != "signed_data":
             raise UnreadableDocument(f"a CMS {content_info['content_type'].native}, not signed data")
         signed_data = content_info["content"]
-        signed_data["signer_infos"][0]  # noqa: B018 - parse now: asn1crypto is lazy
+        signed_data["signer_infos"][0]
         signed_data.native  # noqa: B018
         return signed_data
     except (ValueError, TypeError, KeyError, IndexError) as error:
@@ -31,8 +31,8 @@ def read_signed_data(data: bytes) -> cms.SignedData:
 
 def is_cms(data: bytes) -> bool:
     head = data[:64]
-    return head.startswith(b"0\x82") or head.startswith(b"0\x80") or head.startswith(b"0\x83") or \
-        head.startswith(b"-----BEGIN PKCS7") or head.startswith(b"-----BEGIN CMS")
+    # DER SEQUENCE with a long or indefinite length, or PEM
+    return head.startswith((b"0\x80", b"0\x82", b"0\x83", b"-----BEGIN PKCS7", b"-----BEGIN CMS"))
 
 
 async def verify_cms(signature: bytes, content: bytes | None, validation: Validation) -> list[SignatureReport]:

@@ -9,6 +9,7 @@ place in it, so a dossier verified twice publishes the same ids again.
 """
 
 import functools
+import logging
 from datetime import UTC, datetime
 
 import httpx
@@ -27,11 +28,16 @@ from gateway.signing.documents import download, download_refusal
 from gateway.signing.workers import shared_workers
 from gateway.topics import DOSSIER_EVENTS, SIGNATURE_CHECKS, retry_topic
 
+log = logging.getLogger(__name__)
+
 NAME = "signatures"
 
 
 def install(broker: KafkaBroker, context: RoleContext) -> None:
     settings = context.settings.signing
+    if not settings.document_url_prefixes:  # like a connector without partners: nothing to do
+        log.info("signature checks of submitted documents are off: signing.document_url_prefixes is empty")
+        return
     checks = broker.publisher(SIGNATURE_CHECKS.name, title=f"{SIGNATURE_CHECKS.name}:{NAME}", schema=SignatureCheck,
                               description="One verification report per signed document of a submitted dossier.")
     workers = shared_workers(settings)

@@ -16,10 +16,14 @@ from typing import Any
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel
-from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation import ades
+from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
-from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko.sign.validation.status import (
+    DocumentTimestampStatus,
+    PdfSignatureStatus,
+    SignatureCoverageLevel,
+)
 
 from gateway.signing.report import Indication, SignatureReport, SubIndication, UnreadableDocument
 from gateway.signing.validation import Validation, certificate_fields, evidence, verdict_of
@@ -105,10 +109,19 @@ def _with_changes_after(report: SignatureReport, signature: EmbeddedPdfSignature
         "modifications": level.name.lower() if level is not None else None,
         "certification_level": certification.name.lower() if certification is not None else None,
         "reason": _text(signature.sig_object.get("/Reason")),
+        # PAdES signers write no signingTime attribute, only the dictionary's /M: claimed all the same
+        "claimed_signing_time": report.claimed_signing_time or _claimed_time(signature),
     }
     if problems and report.indication is not Indication.TOTAL_FAILED:
         fields.update(indication=Indication.TOTAL_FAILED, sub_indication=SubIndication.FORMAT_FAILURE)
     return report.model_copy(update={**fields, "reasons": [*report.reasons, *problems]})
+
+
+def _claimed_time(signature: EmbeddedPdfSignature):
+    try:
+        return signature.self_reported_timestamp
+    except (PdfError, ValueError, TypeError):
+        return None
 
 
 def _text(value: Any) -> str | None:

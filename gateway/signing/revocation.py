@@ -16,7 +16,9 @@ from typing import Any
 
 from asn1crypto import crl, ocsp
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
-from pyhanko_certvalidator.fetchers.aiohttp_fetchers.cert_fetch_client import AIOHttpCertificateFetcher
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers.cert_fetch_client import (
+    AIOHttpCertificateFetcher,
+)
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.crl_client import AIOHttpCRLFetcher
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers.ocsp_client import AIOHttpOCSPFetcher
 from pyhanko_certvalidator.fetchers.api import Fetchers

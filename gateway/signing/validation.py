@@ -5,6 +5,7 @@ One `Validation` lives in one event loop: its fetcher backend opens an aiohttp s
 """
 
 import logging
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,16 +16,16 @@ from pyhanko.sign.validation import ades
 from pyhanko.sign.validation.policy_decl import (
     CertificateFetchingRule,
     LocalKnowledge,
-    RevocationInfoGatheringSpec,
     RevinfoOnlineFetchingRule,
+    RevocationInfoGatheringSpec,
     SignatureValidationSpec,
 )
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import StandardCMSSignatureStatus
 from pyhanko.sign.validation.utils import CMSAlgorithmUsagePolicy
+from pyhanko_certvalidator import CertificateValidator
 from pyhanko_certvalidator.authority import CertTrustAnchor
 from pyhanko_certvalidator.context import CertValidationPolicySpec
-from pyhanko_certvalidator import CertificateValidator
 from pyhanko_certvalidator.errors import PathError, ValidationError
 from pyhanko_certvalidator.ltv.poe import ValidationObjectType
 from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
@@ -37,15 +38,52 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from gateway.signing.algorithms import CircularAlgorithmPolicy
 from gateway.signing.certificates import describe
-from gateway.signing.report import Indication, RevocationEvidence, SignatureReport, SubIndication, TimestampInfo
+from gateway.signing.report import (
+    Indication,
+    RevocationEvidence,
+    SignatureReport,
+    SubIndication,
+    TimestampInfo,
+)
 from gateway.signing.revocation import CachingFetcherBackend, RevocationCache
 from gateway.signing.settings import SigningSettings
 from gateway.signing.trust import TrustStore
 
-# pyHanko logs every failed validation with a traceback at WARNING; the report says it better
-logging.getLogger("pyhanko.sign.validation.generic_cms").setLevel(logging.ERROR)
-logging.getLogger("pyhanko_certvalidator").setLevel(logging.ERROR)
+# Why a validation failed is often only in pyHanko's log (its AdES results carry no message for
+# chain and algorithm failures): those records are collected into the report of the signature
+# being validated, and kept out of the gateway's log, where each would come with a traceback.
+_collected: ContextVar[list[str] | None] = ContextVar("pyhanko_failures", default=None)
+
+
+class _CollectFailures(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        bucket = _collected.get()
+        if bucket is not None:
+            error = record.exc_info[1] if record.exc_info else None
+            bucket.append(f"{record.getMessage()}: {error}" if error is not None else record.getMessage())
+
+
+for _name in ("pyhanko.sign.validation.generic_cms", "pyhanko_certvalidator"):
+    _logger = logging.getLogger(_name)
+    _logger.setLevel(logging.WARNING)
+    _logger.propagate = False
+    _logger.addHandler(_CollectFailures())
 logging.getLogger("pyhanko.sign.diff_analysis").setLevel(logging.CRITICAL)  # reported as modifications
+
+# For failures pyHanko gives no words for at all
+PLAIN_REASONS = {
+    SubIndication.HASH_FAILURE: "the digest of the signed content does not match: the content changed after signing",
+    SubIndication.SIG_CRYPTO_FAILURE: "the signature value does not verify with the public key of the signer's "
+                                      "certificate",
+    SubIndication.NO_CERTIFICATE_CHAIN_FOUND: "no chain leads from the signer's certificate to a configured trust "
+                                              "anchor (signing.trust_anchors)",
+    SubIndication.CRYPTO_CONSTRAINTS_FAILURE: "an algorithm or key size the policy forbids (signing.algorithms)",
+    SubIndication.CHAIN_CONSTRAINTS_FAILURE: "the signer's certificate does not meet the policy (key usage: "
+                                             "signing.key_usage)",
+    SubIndication.REVOKED_NO_POE: "the signer's certificate is revoked and nothing proves the signature existed "
+                                  "before the revocation",
+    SubIndication.OUT_OF_BOUNDS_NO_POE: "the signer's certificate was not valid at the time the signature is judged",
+}
 
 
 @dataclass
@@ -105,6 +143,16 @@ class Validation:
                         status_cls: type = StandardCMSSignatureStatus,
                         extra_status_kwargs: dict[str, Any] | None = None) -> SignatureReport:
         """AdES validation of one CMS signature: with time when it carries a signature timestamp."""
+        token = _collected.set([])
+        try:
+            return await self._signature(signed_data, kind=kind, name=name, raw_digest=raw_digest, spec=spec,
+                                         status_cls=status_cls, extra_status_kwargs=extra_status_kwargs)
+        finally:
+            _collected.reset(token)
+
+    async def _signature(self, signed_data: cms.SignedData, *, kind: str, name: str, raw_digest: bytes | None,
+                         spec: SignatureValidationSpec, status_cls: type,
+                         extra_status_kwargs: dict[str, Any] | None) -> SignatureReport:
         timestamped = has_signature_timestamp(signed_data)
         if timestamped:
             result = await ades.ades_with_time_validation(signed_data, spec, raw_digest=raw_digest, status_cls=status_cls,
@@ -123,15 +171,15 @@ class Validation:
             # pyHanko reports missing or unreachable revocation data as a general chain
             # failure; ETSI's name for "cannot be known now, ask again later" is TRY_LATER
             verdict = Verdict(Indication.INDETERMINATE, SubIndication.TRY_LATER, [
-                *verdict.reasons, "the revocation status of the signer's chain could not be determined: "
-                "no OCSP response or CRL could be obtained (fetched or embedded)"])
+                *verdict.reasons, ("the revocation status of the signer's chain could not be determined: "
+                                   "no OCSP response or CRL could be obtained (fetched or embedded)")])
         if verdict.indication is Indication.TOTAL_PASSED and signer is not None and best_time is not None \
                 and best_time > signer.not_valid_after:
             # pyHanko's with-time process does not compare the proven time with the expiry
             # (its own note: "we can't process expiration here"); ETSI EN 319 102-1 5.5 does
-            verdict = Verdict(Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE, [
+            verdict = Verdict(Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE, [(
                 f"the signer's certificate expired on {signer.not_valid_after:%Y-%m-%d %H:%M} UTC and the earliest "
-                f"proof of the signature (its timestamp) is {best_time:%Y-%m-%d %H:%M} UTC"])
+                f"proof of the signature (its timestamp) is {best_time:%Y-%m-%d %H:%M} UTC")])
         if not timestamped and self.settings.require_timestamp and verdict.indication is Indication.TOTAL_PASSED:
             verdict = Verdict(Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE,
                               ["the policy requires a signature timestamp (RFC 3161) and there is none"])
@@ -163,13 +211,13 @@ class Validation:
 
 
 def verdict_of(subindication, failure_message: str | None) -> Verdict:
-    reasons = [failure_message] if failure_message else []
+    reasons = [failure_message] if failure_message else list(dict.fromkeys(_collected.get() or []))
     status = subindication.status
     if status is AdESStatus.PASSED:
         return Verdict(Indication.TOTAL_PASSED, None, reasons)
     sub = SubIndication(subindication.standard_name)
     indication = Indication.TOTAL_FAILED if status is AdESStatus.FAILED else Indication.INDETERMINATE
-    return Verdict(indication, sub, reasons)
+    return Verdict(indication, sub, reasons or [PLAIN_REASONS.get(sub, f"pyHanko's verdict: {sub.value}")])
 
 
 def has_signature_timestamp(signed_data: cms.SignedData) -> bool:

@@ -7,7 +7,7 @@ benchmark call directly.
 """
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from gateway.signing import certified_copy
@@ -53,7 +53,7 @@ class Verifier:
     async def verify(self, data: bytes, *, signature: bytes | None = None, policy: Policy = "signature") -> DocumentReport:
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         document_format = detect_format(data, signature)
         facts = dict(format=document_format, policy=policy, validation_time=now,
                      document_sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))

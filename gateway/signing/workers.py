@@ -15,7 +15,7 @@ import multiprocessing
 import resource
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gateway.signing.report import DocumentReport
 from gateway.signing.settings import SigningSettings
@@ -48,7 +48,7 @@ def _verify_in_worker(data: bytes, signature: bytes | None, policy: str) -> str:
 
 def _refusal(data: bytes, policy: str, error: str) -> DocumentReport:
     return DocumentReport.refused(format="unknown", policy=policy, error=error,
-                                  validation_time=datetime.now(timezone.utc),
+                                  validation_time=datetime.now(UTC),
                                   document_sha256=hashlib.sha256(data).hexdigest(), size_bytes=len(data))
 
 

@@ -12,7 +12,7 @@ same policy as PDFs. Guards:
 
 import base64
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
@@ -95,8 +95,7 @@ async def verify_xml(data: bytes, validation: Validation) -> list[SignatureRepor
             expect_references=True, location=".//" if root.tag != f"{{{DS}}}Signature" else "./",
             # the certificate's validity is judged below with revocation; signxml would refuse an
             # expired certificate before even checking the signature
-            verification_time=leaf.not_valid_before.replace(tzinfo=timezone.utc) if leaf.not_valid_before.tzinfo is None
-            else leaf.not_valid_before,
+            verification_time=leaf.not_valid_before,
             signature_methods=frozenset(SignatureMethod), digest_algorithms=frozenset(DigestAlgorithm))
         try:
             results = verifier.verify(data, x509_cert=_pem(leaf), expect_config=config)
@@ -124,9 +123,9 @@ async def _judge(name: str, root, results, leaf: asn1_x509.Certificate, certific
     whole = [result for result in covered if _covers_document(result.signed_xml, root)]
     if not whole:
         parts = ", ".join(etree.QName(result.signed_xml).localname for result in covered) or "nothing"
-        verdict = Verdict(Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, [
+        verdict = Verdict(Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, [(
             f"the signature covers {parts}, not the whole document: content outside it is not protected "
-            "(signature wrapping guard)"])
+            "(signature wrapping guard)")])
     key_problem = key_size_problem(leaf.public_key.algorithm, leaf.public_key.bit_size, validation.settings.algorithms)
     if verdict is None and key_problem:
         verdict = Verdict(Indication.INDETERMINATE, SubIndication.CRYPTO_CONSTRAINTS_FAILURE, [key_problem])
@@ -141,7 +140,7 @@ async def _judge(name: str, root, results, leaf: asn1_x509.Certificate, certific
         kind="signature", name=name, indication=verdict.indication, sub_indication=verdict.sub_indication,
         reasons=[*verdict.reasons, *reasons], signer=describe(leaf), chain=chain,
         trust_anchor=chain[-1] if chain else None, claimed_signing_time=signing_time,
-        best_signature_time=datetime.now(timezone.utc),
+        best_signature_time=datetime.now(UTC),
         digest_algorithm=", ".join(sorted({str(digest_of(m.get("Algorithm") or ""))
                                           for m in root.iter(f"{{{DS}}}DigestMethod")})),
         signature_algorithm=", ".join((m.get("Algorithm") or "").rsplit("#", 1)[-1]
