@@ -7,6 +7,7 @@ dict and list settings are JSON in environment variables. Secrets are never sett
 setting names the environment variable that holds the secret.
 """
 
+import json
 import os
 import re
 from pathlib import Path
@@ -391,6 +392,10 @@ def settings_reference() -> str:
 
 
 def _reference_row(path: str, env: str, field: Any) -> str:
-    default = "{}" if field.default_factory is not None else field.default
+    default = field.default_factory() if field.default_factory is not None else field.default
+    if isinstance(default, BaseModel):
+        default = "{}"  # a group: its settings have rows of their own
+    elif isinstance(default, list):
+        default = json.dumps([str(item) for item in default], ensure_ascii=False) if default else "[]"
     shown = "(empty)" if default in (None, "") else f"`{default}`".replace("|", "\\|")  # a table cell
     return f"| `{path}` | `{env}` | {shown} | {field.description or ''} |"

@@ -12,6 +12,7 @@ from gateway.signing.report import DocumentReport
 from gateway.signing.settings import SigningSettings
 from gateway.signing.verifier import POLICIES
 from gateway.signing.workers import shared_workers
+from gateway.webhooks.intake import body_within_limit
 
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 REQUEST_BODY = {"requestBody": {"required": True, "content": {
@@ -49,10 +50,9 @@ def signatures_router(settings: SigningSettings) -> APIRouter:
         if language not in LANGUAGES:
             raise HTTPException(422, detail=f"language must be one of {', '.join(LANGUAGES)}")
         limit = settings.max_document_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit * 4 // 3 + 4096:  # base64 JSON is larger
+        body = await body_within_limit(request, limit * 4 // 3 + 4096)  # base64 in JSON is a third larger
+        if body is None:
             raise HTTPException(413, detail=f"larger than signing.max_document_bytes ({limit} bytes)")
-        body = await request.body()
         document, signature = _document_and_signature(body, request.headers.get("content-type", ""))
         if len(document) > limit:
             raise HTTPException(413, detail=f"larger than signing.max_document_bytes ({limit} bytes)")

@@ -33,3 +33,19 @@ def name_attributes(name: x509.Name) -> dict[str, str]:
             name = attribute["type"].native
             found.setdefault(short.get(name, name), []).append(str(attribute["value"].native))
     return {name: ", ".join(values) for name, values in found.items()}
+
+
+# extended key usages that are a certificate's whole purpose and never a document signer's
+SERVICE_ONLY = {"time_stamping", "ocsp_signing"}
+
+
+def purpose_problem(cert: x509.Certificate) -> str | None:
+    """Why the certificate may not sign documents by its extended key usage, or None. A signer
+    certificate with no EKU, or with any other purpose listed, is fine (Vietnamese CAs vary)."""
+    usages = cert.extended_key_usage_value
+    if usages is None:
+        return None
+    purposes = set(usages.native)
+    if purposes and purposes <= SERVICE_ONLY:
+        return f"the signer's certificate is for {', '.join(sorted(purposes))} only, not for signing documents"
+    return None

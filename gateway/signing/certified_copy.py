@@ -42,7 +42,7 @@ def check(signatures: list[SignatureReport], texts: list[str],
     if rules.register_number_required and number is None:
         failures.append(RuleFailure(rule="certified_copy.register_number", message=(
             "no certification register number (số chứng thực) in the certifying signature's reason, location, "
-            "contact info or the document information")))
+            "contact info or name")))
         verdicts.append((Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE))
     return failures, number, (verdicts[0] if verdicts else None)
 

@@ -32,12 +32,15 @@ def read_signed_data(data: bytes) -> cms.SignedData:
 def is_cms(data: bytes) -> bool:
     head = data[:64]
     # DER SEQUENCE with a long or indefinite length, or PEM
-    return head.startswith((b"0\x80", b"0\x82", b"0\x83", b"-----BEGIN PKCS7", b"-----BEGIN CMS"))
+    return head.startswith((b"0\x80", b"0\x82", b"0\x83", b"0\x84", b"-----BEGIN PKCS7", b"-----BEGIN CMS"))
 
 
 async def verify_cms(signature: bytes, content: bytes | None, validation: Validation) -> list[SignatureReport]:
     """Verify a .p7s: `content` is the signed file for a detached signature, None for an attached one."""
     signed_data = read_signed_data(signature)
+    content_type = signed_data["encap_content_info"]["content_type"].native
+    if content_type != "data":
+        raise UnreadableDocument(f"the signature signs a {content_type}, not a document (data)")
     encapsulated = signed_data["encap_content_info"]["content"]
     if encapsulated.native is not None:
         if content is not None and bytes(encapsulated.native) != content:
@@ -56,8 +59,8 @@ async def verify_cms(signature: bytes, content: bytes | None, validation: Valida
         algorithm = signer_info["digest_algorithm"]["algorithm"].native
         try:
             digest = hashlib.new(algorithm, content).digest()
-        except ValueError:
-            raise UnreadableDocument(f"unknown digest algorithm {algorithm}") from None
+        except (ValueError, TypeError):  # unknown, or an extendable-output function (shake) without a length
+            raise UnreadableDocument(f"unsupported digest algorithm {algorithm}") from None
         reports.append(await validation.signature(
             one, kind="signature", name=f"signer {index + 1}", raw_digest=digest,
             spec=validation.spec()))

@@ -31,6 +31,7 @@ from gateway.topics import DOSSIER_EVENTS, SIGNATURE_CHECKS, retry_topic
 log = logging.getLogger(__name__)
 
 NAME = "signatures"
+DETAIL_MAX = 2000  # SignatureCheck.detail
 
 
 def install(broker: KafkaBroker, context: RoleContext) -> None:
@@ -53,13 +54,13 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
         refusal = next((f"{url}: {why}" for url in urls if (why := download_refusal(url, settings))), None)
         if refusal is not None:
             return SignatureCheck(**facts, checked_at=datetime.now(UTC), outcome=SignatureCheckOutcome.NOT_DOWNLOADED,
-                                  detail=refusal)
+                                  detail=refusal[:DETAIL_MAX])
         try:  # a TransientError (file store down) goes up: the flow retries the dossier later
             data = await download(client(), document.url, settings)
             signature = await download(client(), document.signature_url, settings) if document.signature_url else None
         except PermanentError as error:
             return SignatureCheck(**facts, checked_at=datetime.now(UTC), outcome=SignatureCheckOutcome.NOT_DOWNLOADED,
-                                  detail=str(error))
+                                  detail=str(error)[:DETAIL_MAX])
         report = await workers.verify(data, signature=signature,
                                       policy="certified_copy" if document.certified_copy else "signature")
         return SignatureCheck(**facts, checked_at=datetime.now(UTC), outcome=SignatureCheckOutcome.VERIFIED,
@@ -69,11 +70,12 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
 
     async def call(event: DossierEvent, delivery: Delivery) -> str:
         submitted: DossierSubmitted = event.root
+        # Every document first, then the reports: a file store outage half-way publishes nothing,
+        # and the retry publishes each report once, under the id derived from its place
+        results = [(index, await check(document, submitted.dossier_code))
+                   for index, document in enumerate(submitted.dossier.documents) if document.url]
         counts: dict[str, int] = {}
-        for index, document in enumerate(submitted.dossier.documents):
-            if not document.url:
-                continue
-            result = await check(document, submitted.dossier_code)
+        for index, result in results:
             published = await publish(checks, result, dossier_code=result.dossier_code, source_system="gateway",
                                       message_id=derived_message_id(delivery.message_id, f"signature-check:{index}"),
                                       causation_id=delivery.message_id, traceparent=delivery.headers.traceparent)

@@ -47,8 +47,9 @@ async def verify_pdf(data: bytes, validation: Validation) -> tuple[list[Signatur
         embedded = list(reader.embedded_signatures)
     except (PdfError, ValueError, KeyError, TypeError) as error:
         raise UnreadableDocument(f"the PDF's signature fields cannot be read: {error}") from None
-    if not embedded:
-        raise UnreadableDocument("the PDF holds no signature")
+    if not any(signature.sig_object_type == "/Sig" for signature in embedded):
+        # a document timestamp proves when the file existed, not that anybody signed it
+        raise UnreadableDocument("the PDF holds no signature" + (" (only document timestamps)" if embedded else ""))
     local_knowledge = ades._dss_to_local_knowledge(reader)  # the document's own DSS (PAdES B-LT/B-LTA)
     spec = validation.spec(local_knowledge)
     return [await _one(signature, validation, spec) for signature in embedded], reader
@@ -128,21 +129,11 @@ def _text(value: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-def pdf_text_fields(reader: PdfFileReader, signature: EmbeddedPdfSignature | None) -> list[str]:
-    """Where a certification register number may be written: the signature's /Reason, /Location,
-    /ContactInfo and /Name, and the document information dictionary."""
-    found: list[str] = []
-    if signature is not None:
-        for key in ("/Reason", "/Location", "/ContactInfo", "/Name"):
-            if signature.sig_object.get(key) is not None:
-                found.append(str(signature.sig_object[key]))
-    try:
-        info = reader.trailer_view.get("/Info")
-        if info is not None:
-            info = info.get_object()
-            for key in ("/Subject", "/Keywords", "/Title"):
-                if info.get(key) is not None:
-                    found.append(str(info[key]))
-    except (PdfError, ValueError, KeyError, TypeError, AttributeError):
-        pass
-    return found
+def pdf_text_fields(signature: EmbeddedPdfSignature | None) -> list[str]:
+    """Where a certification register number may be written: the signature dictionary's /Reason,
+    /Location, /ContactInfo and /Name. Only those: the dictionary lies inside the signed byte
+    range, while the document information (/Info) can be rewritten in a later revision."""
+    if signature is None:
+        return []
+    return [str(signature.sig_object[key]) for key in ("/Reason", "/Location", "/ContactInfo", "/Name")
+            if signature.sig_object.get(key) is not None]

@@ -73,7 +73,8 @@ def _signature(index: int, signature: SignatureReport, words: dict) -> list[str]
         lines.append(f"  {words['claimed']}: {_time(signature.claimed_signing_time)}")
     if signature.timestamp:
         lines.append(f"  {words['proven']}: {_time(signature.timestamp.time)} ({signature.timestamp.authority})")
-    broken = signature.sub_indication is not None and signature.sub_indication.value in NOT_INTACT
+    broken = (signature.sub_indication is not None and signature.sub_indication.value in NOT_INTACT) \
+        or signature.modifications == "other"
     lines.append(f"  {words['integrity']}: {words['not_intact'] if broken else words['intact']}")
     if signature.modifications:
         lines.append(f"  {words['changes']}: {signature.modifications}")

@@ -85,7 +85,7 @@ class RevocationEvidence(Report):
     produced_at: datetime | None = None
     next_update: datetime | None = None
     status: str | None = Field(default=None, description="OCSP: good or revoked; CRL: not shown")
-    source: str = Field(description="fetched, embedded (in the document) or cached (fetched earlier)")
+    source: str = Field(description="fetched (now, or kept from an earlier fetch) or embedded (in the document)")
 
 
 class TimestampInfo(Report):

@@ -57,7 +57,7 @@ class CertifiedCopyRules(SigningGroup):
     register_number_pattern: str = Field(
         default=r"(?i)(?:số chứng thực|so chung thuc|register number)\s*[:：]?\s*([0-9][^\s,;]*)",
         description="Regular expression finding the register number in the certifying signature's reason, "
-                    "location or contact info, or the document information; group 1 is the number")
+                    "location, contact info or name; group 1 is the number")
 
     @field_validator("register_number_pattern")
     @classmethod

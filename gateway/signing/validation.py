@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiohttp
 from asn1crypto import cms
 from pyhanko.sign.ades.report import AdESStatus
 from pyhanko.sign.validation import ades
@@ -37,7 +38,7 @@ from pyhanko_certvalidator.policy_decl import (
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from gateway.signing.algorithms import CircularAlgorithmPolicy
-from gateway.signing.certificates import describe
+from gateway.signing.certificates import describe, purpose_problem
 from gateway.signing.report import (
     Indication,
     RevocationEvidence,
@@ -154,32 +155,33 @@ class Validation:
                          spec: SignatureValidationSpec, status_cls: type,
                          extra_status_kwargs: dict[str, Any] | None) -> SignatureReport:
         timestamped = has_signature_timestamp(signed_data)
-        if timestamped:
-            result = await ades.ades_with_time_validation(signed_data, spec, raw_digest=raw_digest, status_cls=status_cls,
-                                                          extra_status_kwargs=extra_status_kwargs)
-            best_time = result.best_signature_time
-        else:
-            # pyHanko's basic process builds its passing status as a plain CMS status, which
-            # refuses PDF keyword arguments; the PDF facts are judged by pdf.py anyway
-            result = await ades.ades_basic_validation(signed_data, spec, raw_digest=raw_digest)
-            best_time = None
+        try:
+            if timestamped:
+                result = await ades.ades_with_time_validation(signed_data, spec, raw_digest=raw_digest,
+                                                              status_cls=status_cls,
+                                                              extra_status_kwargs=extra_status_kwargs)
+                best_time = result.best_signature_time
+            else:
+                # pyHanko's basic process builds its passing status as a plain CMS status, which
+                # refuses PDF keyword arguments; the PDF facts are judged by pdf.py anyway
+                result = await ades.ades_basic_validation(signed_data, spec, raw_digest=raw_digest)
+                best_time = None
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            # a responder that hangs or breaks the connection escapes pyHanko's fetch handling
+            return SignatureReport(kind=kind, name=name, indication=Indication.INDETERMINATE,
+                                   sub_indication=SubIndication.TRY_LATER,
+                                   reasons=[f"fetching revocation data failed: {type(error).__name__} {error}".strip()])
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+            # pyHanko reading a malformed structure (an unsigned attribute holding garbage)
+            return SignatureReport(kind=kind, name=name, indication=Indication.TOTAL_FAILED,
+                                   sub_indication=SubIndication.FORMAT_FAILURE,
+                                   reasons=[f"the signature's structure is malformed: {type(error).__name__}: {error}"])
         verdict = verdict_of(result.ades_subindic, result.failure_msg)
         status = result.api_status
         signer = getattr(status, "signing_cert", None)
-        if verdict.sub_indication is SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE and signer is not None \
-                and await self._fine_without_revocation(signer, signed_data):
-            # pyHanko reports missing or unreachable revocation data as a general chain
-            # failure; ETSI's name for "cannot be known now, ask again later" is TRY_LATER
-            verdict = Verdict(Indication.INDETERMINATE, SubIndication.TRY_LATER, [
-                *verdict.reasons, ("the revocation status of the signer's chain could not be determined: "
-                                   "no OCSP response or CRL could be obtained (fetched or embedded)")])
-        if verdict.indication is Indication.TOTAL_PASSED and signer is not None and best_time is not None \
-                and best_time > signer.not_valid_after:
-            # pyHanko's with-time process does not compare the proven time with the expiry
-            # (its own note: "we can't process expiration here"); ETSI EN 319 102-1 5.5 does
-            verdict = Verdict(Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE, [(
-                f"the signer's certificate expired on {signer.not_valid_after:%Y-%m-%d %H:%M} UTC and the earliest "
-                f"proof of the signature (its timestamp) is {best_time:%Y-%m-%d %H:%M} UTC")])
+        others = [c.chosen for c in signed_data["certificates"] or [] if c.name == "certificate"]
+        if signer is not None:
+            verdict = await self.checked_further(verdict, signer, others, best_time)
         if not timestamped and self.settings.require_timestamp and verdict.indication is Indication.TOTAL_PASSED:
             verdict = Verdict(Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE,
                               ["the policy requires a signature timestamp (RFC 3161) and there is none"])
@@ -194,7 +196,32 @@ class Validation:
             signature_algorithm=getattr(status, "pkcs7_signature_mechanism", None),
         )
 
-    async def _fine_without_revocation(self, signer, signed_data: cms.SignedData) -> bool:
+    async def checked_further(self, verdict: Verdict, signer, others: list, best_time: datetime | None) -> Verdict:
+        """What pyHanko's verdict misses, for CMS and XML signers alike."""
+        if verdict.sub_indication is SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE \
+                and await self._fine_without_revocation(signer, others):
+            # pyHanko reports missing or unreachable revocation data as a general chain
+            # failure; ETSI's name for "cannot be known now, ask again later" is TRY_LATER
+            return Verdict(Indication.INDETERMINATE, SubIndication.TRY_LATER, [
+                *verdict.reasons, ("the revocation status of the signer's chain could not be determined: "
+                                   "no OCSP response or CRL could be obtained (fetched or embedded)")])
+        if verdict.indication is not Indication.TOTAL_PASSED:
+            return verdict
+        if best_time is not None and best_time > signer.not_valid_after:
+            # pyHanko's with-time process does not compare the proven time with the expiry
+            # (its own note: "we can't process expiration here"); ETSI EN 319 102-1 5.5 does
+            return Verdict(Indication.INDETERMINATE, SubIndication.OUT_OF_BOUNDS_NO_POE, [(
+                f"the signer's certificate expired on {signer.not_valid_after:%Y-%m-%d %H:%M} UTC and the earliest "
+                f"proof of the signature (its timestamp) is {best_time:%Y-%m-%d %H:%M} UTC")])
+        if best_time is not None and best_time < signer.not_valid_before:
+            return Verdict(Indication.TOTAL_FAILED, SubIndication.NOT_YET_VALID, [(
+                f"the signature is proven at {best_time:%Y-%m-%d %H:%M} UTC, before the signer's certificate "
+                f"was issued ({signer.not_valid_before:%Y-%m-%d %H:%M} UTC)")])
+        if problem := purpose_problem(signer):
+            return Verdict(Indication.INDETERMINATE, SubIndication.CHAIN_CONSTRAINTS_FAILURE, [problem])
+        return verdict
+
+    async def _fine_without_revocation(self, signer, others: list) -> bool:
         """Whether the signer's chain validates when revocation is not checked at all."""
         no_check = RevocationCheckingPolicy(ee_certificate_rule=RevocationCheckingRule.NO_CHECK,
                                             intermediate_ca_cert_rule=RevocationCheckingRule.NO_CHECK)
@@ -202,10 +229,9 @@ class Validation:
             trust_manager=SimpleTrustManager.build(trust_roots=[CertTrustAnchor(a) for a in self.trust.anchors]),
             revinfo_policy=CertRevTrustPolicy(no_check), algorithm_usage_policy=self.algorithms)
         context = policy.build_validation_context(timing_info=ValidationTimingInfo.now(), handlers=None)
-        others = [c.chosen for c in signed_data["certificates"] or [] if c.name == "certificate"]
         try:
             await CertificateValidator(signer, intermediate_certs=others, validation_context=context).async_validate_path()
-        except (PathError, ValidationError):
+        except (PathError, ValidationError, TimeoutError, OSError):
             return False
         return True
 
@@ -213,8 +239,8 @@ class Validation:
 def verdict_of(subindication, failure_message: str | None) -> Verdict:
     reasons = [failure_message] if failure_message else list(dict.fromkeys(_collected.get() or []))
     status = subindication.status
-    if status is AdESStatus.PASSED:
-        return Verdict(Indication.TOTAL_PASSED, None, reasons)
+    if status is AdESStatus.PASSED:  # what pyHanko logged on the way (a revocation after the POE) is no reason
+        return Verdict(Indication.TOTAL_PASSED, None, [failure_message] if failure_message else [])
     sub = SubIndication(subindication.standard_name)
     indication = Indication.TOTAL_FAILED if status is AdESStatus.FAILED else Indication.INDETERMINATE
     return Verdict(indication, sub, reasons or [PLAIN_REASONS.get(sub, f"pyHanko's verdict: {sub.value}")])

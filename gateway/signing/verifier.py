@@ -67,7 +67,7 @@ class Verifier:
                 if policy == "certified_copy":
                     certifying = next((s for s in reader.embedded_signatures
                                        if s.field_name == _certifying_name(signatures)), None)
-                    texts = pdf_text_fields(reader, certifying)
+                    texts = pdf_text_fields(certifying)
             elif document_format == "cms":
                 signatures = await verify_cms(signature if signature is not None else data,
                                               data if signature is not None else None, self.validation)

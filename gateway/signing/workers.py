@@ -36,6 +36,10 @@ def _start_worker(settings_json: str, memory_bytes: int) -> None:
     atexit.register(lambda: _loop.run_until_complete(_verifier.aclose()))  # closes the OCSP/CRL session
 
 
+def _ready() -> bool:
+    return _verifier is not None
+
+
 def _verify_in_worker(data: bytes, signature: bytes | None, policy: str) -> str:
     try:
         report = _loop.run_until_complete(_verifier.verify(data, signature=signature, policy=policy))
@@ -43,6 +47,9 @@ def _verify_in_worker(data: bytes, signature: bytes | None, policy: str) -> str:
         report = _refusal(data, policy, "the document needs more memory than signing.worker_memory_mb allows")
     except RecursionError:
         report = _refusal(data, policy, "the document is nested too deeply to be read safely")
+    except Exception as error:  # noqa: BLE001 - a parser's surprise on hostile input is a verdict, not a crash
+        log.warning("verification failed unexpectedly", exc_info=True)
+        report = _refusal(data, policy, f"the document could not be read: {type(error).__name__}: {error}"[:2000])
     return report.model_dump_json()
 
 
@@ -61,46 +68,72 @@ class VerificationWorkers:
         load_trust_store(settings.trust_anchors)  # a bad anchor file stops start-up, not the first document
         self.settings = settings
         self._pool: ProcessPoolExecutor | None = None
+        self._loop_state: tuple[asyncio.AbstractEventLoop, asyncio.Lock, asyncio.Semaphore] | None = None
         self.verified = 0
         self.killed = 0
 
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.settings.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker,
-                initargs=(self.settings.model_dump_json(), self.settings.worker_memory_mb * 2**20))
-        return self._pool
+    def _guards(self) -> tuple[asyncio.Lock, asyncio.Semaphore]:
+        """The start-up lock, and one slot per worker so that signing.timeout_s counts a document's
+        own work, never its wait behind another; per event loop (a CLI run, each test has its own)."""
+        loop = asyncio.get_running_loop()
+        if self._loop_state is None or self._loop_state[0] is not loop:
+            self._loop_state = (loop, asyncio.Lock(), asyncio.Semaphore(self.settings.workers))
+        return self._loop_state[1], self._loop_state[2]
+
+    async def _executor(self) -> ProcessPoolExecutor:
+        starting, _ = self._guards()
+        async with starting:
+            if self._pool is None:
+                pool = ProcessPoolExecutor(
+                    max_workers=self.settings.workers, mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                    initargs=(self.settings.model_dump_json(), self.settings.worker_memory_mb * 2**20))
+                # start the processes (imports, trust store) before any document's clock runs
+                loop = asyncio.get_running_loop()
+                await asyncio.gather(*(loop.run_in_executor(pool, _ready) for _ in range(self.settings.workers)))
+                self._pool = pool
+            return self._pool
 
     async def verify(self, data: bytes, *, signature: bytes | None = None, policy: str = "signature") -> DocumentReport:
         from gateway.signing.verifier import POLICIES
 
         if policy not in POLICIES:
             raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+        _, slots = self._guards()
+        async with slots:
+            return await self._verify(data, signature, policy)
+
+    async def _verify(self, data: bytes, signature: bytes | None, policy: str) -> DocumentReport:
         loop = asyncio.get_running_loop()
         for attempt in (1, 2):  # a worker killed for another document's sake breaks this one's call too
-            future = loop.run_in_executor(self._executor(), _verify_in_worker, data, signature, policy)
+            try:
+                pool = await self._executor()
+            except BrokenProcessPool:
+                self._kill(self._pool)
+                continue
+            future = loop.run_in_executor(pool, _verify_in_worker, data, signature, policy)
             try:
                 answer = await asyncio.wait_for(future, timeout=self.settings.timeout_s)
             except TimeoutError:
-                self._kill()
+                self._kill(pool)
                 return _refusal(data, policy, f"verification took longer than signing.timeout_s "
                                               f"({self.settings.timeout_s:g} s) and was stopped")
             except BrokenProcessPool:
-                self._kill()
+                self._kill(pool)
                 if attempt == 2:
                     return _refusal(data, policy, "the verification worker died reading this document (memory "
                                                   "limit signing.worker_memory_mb, or a parser crashed)")
                 continue
             self.verified += 1
             return DocumentReport.model_validate_json(answer)
-        raise AssertionError("unreachable")
+        return _refusal(data, policy, "the verification workers could not be started")
 
-    def _kill(self) -> None:
-        self.killed += 1
-        pool, self._pool = self._pool, None
-        if pool is None:
+    def _kill(self, pool: ProcessPoolExecutor | None) -> None:
+        """Stop `pool` if it is still the current one (not one already replaced)."""
+        if pool is None or pool is not self._pool:
             return
+        self.killed += 1
+        self._pool = None
         for process in list(getattr(pool, "_processes", {}).values()):
             process.kill()
         pool.shutdown(wait=False, cancel_futures=True)

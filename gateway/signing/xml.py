@@ -14,6 +14,7 @@ import base64
 import re
 from datetime import UTC, datetime
 
+import aiohttp
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 from lxml import etree
@@ -35,6 +36,7 @@ from gateway.signing.validation import Validation, Verdict, verdict_of
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
 NS = {"ds": DS, "xades": XADES}
+ID_ATTRIBUTES = {"Id", "ID", "id"}  # and xml:id, whose local name is id: what signxml resolves "#x" by
 PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
                       remove_comments=False)
 
@@ -50,7 +52,9 @@ def digest_of(uri: str) -> str | None:
 
 
 def parse(data: bytes) -> etree._Element:
-    if re.search(rb"<!DOCTYPE|<!ENTITY", data[:65536], re.IGNORECASE):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise UnreadableDocument("XML in UTF-16: the gateway reads signed XML in UTF-8 only")
+    if re.search(rb"<!DOCTYPE|<!ENTITY", data, re.IGNORECASE):
         raise UnreadableDocument("XML with a DOCTYPE or entity declarations is refused "
                                  "(entity expansion and external entities are attack vectors)")
     try:
@@ -59,12 +63,19 @@ def parse(data: bytes) -> etree._Element:
         raise UnreadableDocument(f"not well-formed XML: {error}") from None
     if root is None:
         raise UnreadableDocument("empty XML document")
+    # Canonicalisation without comments drops comments and a reference to the root ignores what
+    # stands beside it: "5<!--x-->0000" reads as 5, a stylesheet instruction changes what is shown
+    unsigned = [node for node in root.getroottree().iter() if isinstance(node, etree._Comment | etree._ProcessingInstruction)]
+    unsigned += [node for node in root.itersiblings(preceding=True)] + list(root.itersiblings())
+    if unsigned:
+        raise UnreadableDocument("XML comments and processing instructions are not covered by a signature; "
+                                 "signed XML holding them is refused")
     return root
 
 
 def is_xml(data: bytes) -> bool:
     head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
-    return head.startswith(b"<")
+    return head.startswith(b"<") or data.startswith((b"\xff\xfe", b"\xfe\xff"))
 
 
 async def verify_xml(data: bytes, validation: Validation) -> list[SignatureReport]:
@@ -76,10 +87,9 @@ async def verify_xml(data: bytes, validation: Validation) -> list[SignatureRepor
     if len(signatures) > 1:
         return [_failed(name, SubIndication.FORMAT_FAILURE,
                         f"{len(signatures)} ds:Signature elements: only one is accepted (signature wrapping guard)")]
-    ids = [element.get("Id") for element in root.iter() if isinstance(element.tag, str) and element.get("Id")]
-    if len(ids) != len(set(ids)):
-        return [_failed(name, SubIndication.FORMAT_FAILURE,
-                        "duplicate Id attributes: a reference could point at either (signature wrapping)")]
+    problem = _structure_problem(root, signatures[0])
+    if problem:
+        return [_failed(name, SubIndication.FORMAT_FAILURE, f"{problem} (signature wrapping guard)")]
     weak = _algorithm_problem(signatures[0], validation)
     if weak:
         return [_failed(name, SubIndication.CRYPTO_CONSTRAINTS_FAILURE, weak, Indication.INDETERMINATE)]
@@ -108,8 +118,8 @@ async def verify_xml(data: bytes, validation: Validation) -> list[SignatureRepor
             continue
         except InvalidInput as error:
             return [_failed(name, SubIndication.FORMAT_FAILURE, f"malformed signature: {error}")]
-        except etree.LxmlError as error:
-            return [_failed(name, SubIndication.FORMAT_FAILURE, f"malformed signature: {error}")]
+        except (etree.LxmlError, TypeError, ValueError, KeyError, AttributeError) as error:
+            return [_failed(name, SubIndication.FORMAT_FAILURE, f"malformed signature: {type(error).__name__}: {error}")]
         results = results if isinstance(results, list) else [results]
         return [await _judge(name, root, results, leaf, certificates, validation, xades)]
     return [_failed(name, failure.sub_indication, failure.reasons[0], failure.indication)]
@@ -120,18 +130,15 @@ async def _judge(name: str, root, results, leaf: asn1_x509.Certificate, certific
     covered = [result for result in results if not _is_signature_part(result.signed_xml)]
     reasons: list[str] = []
     verdict: Verdict | None = None
-    whole = [result for result in covered if _covers_document(result.signed_xml, root)]
-    if not whole:
-        parts = ", ".join(etree.QName(result.signed_xml).localname for result in covered) or "nothing"
-        verdict = Verdict(Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, [(
-            f"the signature covers {parts}, not the whole document: content outside it is not protected "
-            "(signature wrapping guard)")])
     key_problem = key_size_problem(leaf.public_key.algorithm, leaf.public_key.bit_size, validation.settings.algorithms)
     if verdict is None and key_problem:
         verdict = Verdict(Indication.INDETERMINATE, SubIndication.CRYPTO_CONSTRAINTS_FAILURE, [key_problem])
     path = None
     if verdict is None:
         verdict, path = await _chain(leaf, certificates, validation)
+    if verdict.indication is Indication.TOTAL_PASSED and validation.settings.require_timestamp:
+        verdict = Verdict(Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE, [
+            "the policy requires a signature timestamp and XML signature timestamps are not verified"])
     signing_time = _xades_signing_time(root) if xades else None
     if root.find(".//xades:SignatureTimeStamp", NS) is not None:
         reasons.append("the XAdES signature timestamp is not verified: the signature is judged at the validation time")
@@ -152,8 +159,8 @@ async def _chain(leaf: asn1_x509.Certificate, certificates, validation: Validati
     spec = validation.spec()
     context: ValidationContext = spec.cert_validation_policy.build_validation_context(
         timing_info=ValidationTimingInfo.now(), handlers=bootstrap_validation_data_handlers(spec))
-    validator = CertificateValidator(leaf, intermediate_certs=[c for c in certificates if c is not leaf],
-                                     validation_context=context)
+    others = [c for c in certificates if c is not leaf]
+    validator = CertificateValidator(leaf, intermediate_certs=others, validation_context=context)
     key_usage = KeyUsageConstraints(key_usage=set(validation.settings.key_usage), match_all_key_usages=False)
 
     async def validate():
@@ -162,12 +169,17 @@ async def _chain(leaf: asn1_x509.Certificate, certificates, validation: Validati
         return path
 
     try:
-        return Verdict(Indication.TOTAL_PASSED, None, []), await validate()
+        path = await validate()
+        return await validation.checked_further(Verdict(Indication.TOTAL_PASSED, None, []), leaf, others, None), path
     except (ValidationError, PathError) as error:
         failed = error
+    except (TimeoutError, aiohttp.ClientError, OSError) as error:
+        return Verdict(Indication.INDETERMINATE, SubIndication.TRY_LATER, [
+            f"fetching revocation data failed: {type(error).__name__} {error}".strip()]), None
     # certvalidator's errors mapped to sub-indications exactly as pyHanko maps them for PDFs
     outcome = await handle_certvalidator_errors(leaf, _raise(failed))
-    return verdict_of(outcome.error_subindic, getattr(failed, "failure_msg", None) or str(failed)), outcome.error_path
+    verdict = verdict_of(outcome.error_subindic, getattr(failed, "failure_msg", None) or str(failed))
+    return await validation.checked_further(verdict, leaf, others, None), outcome.error_path
 
 
 async def _raise(error: Exception):
@@ -190,8 +202,10 @@ def _key_info_certificates(signature) -> list[asn1_x509.Certificate]:
     found = []
     for element in signature.iterfind("./ds:KeyInfo//ds:X509Certificate", NS):
         try:
-            found.append(asn1_x509.Certificate.load(base64.b64decode("".join((element.text or "").split()))))
-        except ValueError:
+            certificate = asn1_x509.Certificate.load(base64.b64decode("".join((element.text or "").split())))
+            certificate.native  # noqa: B018 - parse now (asn1crypto is lazy): a non-certificate fails here
+            found.append(certificate)
+        except (ValueError, TypeError, KeyError):
             continue
     return found
 
@@ -200,22 +214,54 @@ def _pem(cert: asn1_x509.Certificate) -> str:
     return pem.armor("CERTIFICATE", cert.dump()).decode()
 
 
+def _structure_problem(root, signature) -> str | None:
+    """Why the references cannot be trusted to cover the document, or None.
+
+    signxml resolves "#x" to the element whose Id, ID, id or xml:id is x, wherever it is. So: no
+    identifier twice, no external reference, and the document must be covered: URI="" (the
+    whole document), a reference to the root element, or, for an enveloping signature (the root
+    is the ds:Signature), every ds:Object a direct child of it and covered by a reference.
+    """
+    identified: dict[str, list] = {}
+    for element in root.iter(tag=etree.Element):
+        for attribute, value in element.attrib.items():
+            if etree.QName(attribute).localname in ID_ATTRIBUTES:
+                identified.setdefault(value, []).append(element)
+    repeated = sorted(value for value, elements in identified.items() if len(elements) > 1)
+    if repeated:
+        return f"identifier(s) {', '.join(repeated)} used more than once: a reference could point at either"
+    targets = []
+    for reference in signature.iterfind("ds:SignedInfo/ds:Reference", NS):
+        uri = reference.get("URI")
+        if uri is None or uri.startswith("#xpointer"):
+            return f"reference URI {uri!r} is not supported"
+        if uri == "":
+            targets.append(root)
+        elif uri.startswith("#") and uri[1:] in identified:
+            targets.append(identified[uri[1:]][0])
+        else:
+            return f"reference {uri!r} points outside the document or at nothing"
+    inside = [target for target in targets if target is not root and signature in target.iterancestors()]
+    document = [target for target in targets if target not in inside or root is signature]
+    if root is signature:  # enveloping
+        objects = root.findall(f"{{{DS}}}Object")
+        if len(root.findall(f".//{{{DS}}}Object")) != len(objects):
+            return "a ds:Object inside another ds:Object"
+        unsigned = [obj for obj in objects if not any(target is obj or obj in target.iterancestors() or
+                                                      target in obj.iterancestors() for target in targets)]
+        if unsigned or not objects:
+            return "an enveloping signature whose ds:Object is not covered by a reference"
+        return None
+    if not any(target is root for target in document):
+        parts = ", ".join(etree.QName(target).localname for target in document) or "nothing"
+        return f"the signature covers {parts}, not the whole document: content outside it is not protected"
+    return None
+
+
 def _is_signature_part(element) -> bool:
     if not isinstance(element, etree._Element):
         return False
     return element.tag in (f"{{{XADES}}}SignedProperties", f"{{{DS}}}KeyInfo")
-
-
-def _covers_document(signed, root) -> bool:
-    if not isinstance(signed, etree._Element):
-        return False
-    if root.tag == f"{{{DS}}}Signature":  # enveloping: the signed data is the signature's own ds:Object
-        return signed.tag == f"{{{DS}}}Object" or _local_path(signed) == _local_path(root)
-    return _local_path(signed) == _local_path(root) and signed.get("Id") == root.get("Id")
-
-
-def _local_path(element) -> str:
-    return etree.QName(element).text
 
 
 def _describe_element(element) -> str:

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import cms
 
 from gateway.signing.report import Indication, SubIndication
 from gateway.signing.testing import documents
@@ -26,6 +27,21 @@ def openssl(signer: str = "valid", *, attached: bool = False, **options: Any) ->
         signature = documents.openssl_cms(CONTENT, pki, signer, workdir, attached=attached, **options)
         return {"data": signature} if attached else {"data": CONTENT, "signature": signature}
     return make
+
+
+def signed_attribute_changed(make: MakeArguments) -> MakeArguments:
+    """The signature file changed after signing: its signed signing time moved by a second, the
+    signature value kept."""
+    async def changed(pki: TestPki, workdir: Path) -> Arguments:
+        arguments = await make(pki, workdir)
+        signed_data = cms.ContentInfo.load(arguments["signature"])["content"]
+        attributes = signed_data["signer_infos"][0]["signed_attrs"]
+        time = next(a for a in attributes if a["type"].native == "signing_time")["values"][0].dump()
+        at = arguments["signature"].index(time) + len(time) - 2  # the last digit of the seconds
+        altered = bytearray(arguments["signature"])
+        altered[at] = ord("0") + (altered[at] - ord("0") + 1) % 10
+        return arguments | {"signature": bytes(altered)}
+    return changed
 
 
 def pyhanko(signer: str = "valid", *, detached: bool = True, key_of: str | None = None,
@@ -52,6 +68,9 @@ def pyhanko(signer: str = "valid", *, detached: bool = True, key_of: str | None 
     pytest.param(pyhanko("expired"), INDETERMINATE, S.OUT_OF_BOUNDS_NO_POE, "expired", id="expired"),
     pytest.param(openssl("wrong_ku"), INDETERMINATE, S.CHAIN_CONSTRAINTS_FAILURE, "key usage", id="wrong-key-usage"),
     pytest.param(pyhanko(key_of="revoked"), FAILED, S.SIG_CRYPTO_FAILURE, None, id="wrong-key"),
+    pytest.param(openssl("rsa1024"), INDETERMINATE, S.CRYPTO_CONSTRAINTS_FAILURE, "1024", id="rsa-1024"),
+    pytest.param(signed_attribute_changed(openssl()), FAILED, S.SIG_CRYPTO_FAILURE, None,
+                 id="signature-file-modified-after-signing"),
 ])
 async def test_verdicts(pki: TestPki, make_verifier: MakeVerifier, tmp_path: Path, make: MakeArguments,
                         indication: Indication, sub_indication: SubIndication | None, says: str | None) -> None:

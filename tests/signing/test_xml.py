@@ -55,6 +55,13 @@ def two_signatures(signed: bytes, pki: TestPki) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
+def appended(signed: bytes, pki: TestPki) -> bytes:
+    """An element added to the e-form after it was signed."""
+    root = etree.fromstring(signed)
+    etree.SubElement(root, "{urn:vn:gov:dvc:tokhai}GhiChu").text = "added after signing"
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 def tampered(signed: bytes, pki: TestPki) -> bytes:
     return documents.tamper_xml_value(signed)
 
@@ -70,6 +77,8 @@ def wrapped(signed: bytes, pki: TestPki) -> bytes:
     pytest.param(xmlsec1(reference_id="d1"), PASSED, None, None, id="xmlsec1-reference-to-root-id"),
     pytest.param(xades, PASSED, None, None, id="signxml-xades"),
     pytest.param(xmlsec1(then=tampered), FAILED, S.HASH_FAILURE, "changed after signing", id="value-tampered"),
+    pytest.param(xmlsec1(then=appended), FAILED, S.HASH_FAILURE, "changed after signing",
+                 id="element-added-after-signing"),
     pytest.param(xmlsec1(reference_id="d1", then=wrapped), FAILED, S.FORMAT_FAILURE, "wrapping",
                  id="signature-wrapping"),
     pytest.param(signxml("revoked"), INDETERMINATE, S.REVOKED_NO_POE, "revoked", id="revoked"),
