@@ -60,22 +60,24 @@ async def test_wrapping_through_other_identifier_attributes_fails(
                    Indication.TOTAL_FAILED, S.FORMAT_FAILURE, says="wrapping")
 
 
-def forged_object_first(enveloping: bytes) -> bytes:
+def forged_object(enveloping: bytes) -> tuple[etree._Element, etree._Element, etree._Element]:
+    """The signature, its signed ds:Object, and an unsigned copy of it with the fee set to 0."""
     root = etree.fromstring(enveloping)
     signed_object = root.find(f"{DS}Object")
     forged = copy.deepcopy(signed_object)
     del forged.attrib["Id"]
     forged.find(f".//{FORM_NS}LePhi").text = "0"
+    return root, signed_object, forged
+
+
+def forged_object_first(enveloping: bytes) -> bytes:
+    root, signed_object, forged = forged_object(enveloping)
     signed_object.addprevious(forged)
     return etree.tostring(root)
 
 
 def signed_object_nested_in_forged(enveloping: bytes) -> bytes:
-    root = etree.fromstring(enveloping)
-    signed_object = root.find(f"{DS}Object")
-    forged = copy.deepcopy(signed_object)
-    del forged.attrib["Id"]
-    forged.find(f".//{FORM_NS}LePhi").text = "0"
+    root, signed_object, forged = forged_object(enveloping)
     root.replace(signed_object, forged)
     forged.append(signed_object)
     return etree.tostring(root)

@@ -7,7 +7,6 @@ import re
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,22 +28,15 @@ from gateway.signing.testing.pki import (
     LEAF_LABELS,
     SIGNER_POLICY_OID,
     TestPki,
-    running_pki,
 )
 
 DOC = "Giấy khai sinh (bản sao) / birth certificate copy\n".encode() * 50
 EFORM = "{urn:vn:gov:dvc:tokhai}"
 
 
-@pytest.fixture(scope="module")
-def pki() -> Iterator[TestPki]:
-    with running_pki() as generated:
-        yield generated
-
-
-@pytest.fixture(scope="module")
-def pems(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return pki.write(tmp_path_factory.mktemp("pki"))
+@pytest.fixture
+def pems(pki_files: Path) -> Path:
+    return pki_files
 
 
 def run(*command: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from gateway.domain.signature_check import SignatureCheck
 from gateway.runtime.app import Plan
 from gateway.runtime.roles import select_roles
 from gateway.signing.testing import documents
-from gateway.signing.testing.pki import CERTIFIER_POLICY_OID, TestPki, running_pki
+from gateway.signing.testing.pki import CERTIFIER_POLICY_OID, TestPki
 from gateway.topics import DEAD_LETTERS, SIGNATURE_CHECKS
 
 from ..conftest import REPO, StartGateway, read_topic, sample_dossier, topic_size, wait_for
@@ -69,17 +68,9 @@ class FileStore:
         self.server.server_close()
 
 
-@pytest.fixture(scope="module")
-def pki() -> Iterator[TestPki]:
-    with running_pki() as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-def anchors(pki: TestPki, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("pki")
-    pki.write(directory)
-    return directory / "root.pem"
+@pytest.fixture
+def anchors(pki_files: Path) -> Path:
+    return pki_files / "root.pem"
 
 
 @pytest.fixture(scope="module")
