@@ -297,8 +297,3 @@ def evidence(validation_objects: Any, local: LocalKnowledge | None) -> list[Revo
                 next_update=tbs["next_update"].native,
                 source="embedded" if item.value.crl_data.dump() in embedded else "fetched"))
     return found
-
-
-def latest(*times: datetime | None) -> datetime | None:
-    present = [time for time in times if time is not None]
-    return max(present) if present else None
