@@ -9,6 +9,7 @@ place in it, so a dossier verified twice publishes the same ids again.
 """
 
 import functools
+import hashlib
 import logging
 from datetime import UTC, datetime
 
@@ -90,12 +91,18 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
     install_partner_flow(broker, context, PartnerFlow(
         connector=NAME,
         source=DOSSIER_EVENTS,
-        idempotency_key=lambda event: f"{event.root.dossier_code}:signatures",
+        idempotency_key=documents_key,
         call=call,
         applies_to=lambda event: isinstance(event.root, DossierSubmitted)
         and any(document.url for document in event.root.dossier.documents),
         description="Verifies the signed documents of each submitted dossier; reports on onegate.signature-checks.",
     ))
+
+
+def documents_key(event: DossierEvent) -> str:
+    """The same dossier sent again is verified once; sent again with other documents, again."""
+    documents = [(d.url, d.signature_url, d.certified_copy) for d in event.root.dossier.documents if d.url]
+    return f"{event.root.dossier_code}:signatures:{hashlib.sha256(repr(documents).encode()).hexdigest()[:16]}"
 
 
 ROLE = Role(
