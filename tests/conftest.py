@@ -72,6 +72,8 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
 
     async def start(plan: Plan | None = None, **settings: Any) -> Gateway:
         settings.setdefault("http", {"port": 0})
+        # Tests of the flows call the operator API without signing in; the access tests set "none".
+        settings.setdefault("console", {"anonymous_role": "operator"})
         settings.setdefault("database", {"url": f"sqlite+aiosqlite:///{tmp_path}/gateway-{len(started)}.db"})
         gateway = Gateway(Settings(**settings), plan or Plan(roles=list(all_roles().values())))
         await gateway.start()

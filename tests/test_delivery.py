@@ -155,7 +155,7 @@ async def test_refused_message_is_dead_lettered_and_replayed_once(
     assert shown["key"] == refused and shown["source"].startswith(DOSSIER_EVENTS.name)
 
     receiver.refused_dossiers = set()  # the partner fixed its side
-    replayed = await _cli("dlq", "replay", str(letter["id"]), "--url", url, cwd=tmp_path)
+    replayed = await _cli("dlq", "replay", str(letter["id"]), "--url", url, "--reason", "partner fixed", cwd=tmp_path)
     assert "replayed 1 dead letter(s)" in replayed.stdout
     await wait_for(lambda: _received(receiver, f"{refused}:submitted"), what="the replayed delivery")
     await asyncio.sleep(1)  # a second delivery, if there were one, would have arrived by now
@@ -163,7 +163,7 @@ async def test_refused_message_is_dead_lettered_and_replayed_once(
     assert receiver.stats.duplicates_seen == 0
     async with httpx.AsyncClient(base_url=url) as api:
         again = (await api.get(f"/api/v1/dead-letters/{letter['id']}")).json()
-        missing = await api.post("/api/v1/dead-letters/replay", json={"ids": [424242]})
+        missing = await api.post("/api/v1/dead-letters/replay", json={"ids": [424242], "reason": "test"})
         nothing = await api.post("/api/v1/dead-letters/replay", json={})
     assert again["replay_count"] == 1 and again["last_replayed_at"]
     assert missing.status_code == 404 and nothing.status_code == 422

@@ -128,7 +128,8 @@ async def test_messages_faststream_cannot_decode_are_dead_lettered_too(start_gat
         await wait_for(lambda: _equals(ledger_count(client, "delivered"), 2), what="the two valid events")
         assert await ledger_count(client, "rejected") == 2
         [letter, _] = (await client.get("/api/v1/dead-letters", params={"connector": "ledger"})).json()
-        replay = await client.post("/api/v1/dead-letters/replay", json={"ids": [letter["id"]]})
+        replay = await client.post("/api/v1/dead-letters/replay",
+                                   json={"ids": [letter["id"]], "reason": "producer fixed"})
     assert replay.status_code == 409 and "no retry topic" in replay.json()["detail"]
     assert len(await read_topic(bootstrap, DEAD_LETTERS.name, 2)) == 2
 

@@ -389,7 +389,7 @@ async def test_a_refused_payment_request_tells_the_one_stop_system_why(
         # The operator fixes the cause and replays the dead letter: the payment is created after all.
         portal.partner_code = known_code
         first = next(letter["id"] for letter in letters if letter["dossier_code"] == "H12-REFUSED-1")
-        replay = await client.post("/api/v1/dead-letters/replay", json={"ids": [first], "requested_by": "test"})
+        replay = await client.post("/api/v1/dead-letters/replay", json={"ids": [first], "reason": "test: the partner is back"})
         assert replay.status_code == 200, replay.text
     await wait_for(lambda: told("H12-REFUSED-1", ["refused", "requested"]), what="the payment created on replay")
     assert [row["state"] for row in await payments(gateway)] == ["open"]

@@ -1,41 +1,56 @@
-"""HTTP API for operators: list, inspect and replay dead letters."""
+"""HTTP API for operators: list, inspect, replay and discard dead letters. Replaying and
+discarding need the operator role and a reason; both are operator actions (message log)."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field, model_validator
+from fastapi import APIRouter, HTTPException, Query, Request
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
-from gateway.reliability.dead_letters import DeadLetters, NotReplayable, describe
+from gateway.ops.console.actions import OperatorActions
+from gateway.reliability.dead_letters import DeadLetters, NotReplayable, State, describe
 
 REPLAY_LIMIT = 1000
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
+                   Field(description="Why: kept with the action in the message log")]
 
 
 class ReplayRequest(BaseModel):
     ids: list[int] = Field(default_factory=list, description="Dead letters to replay")
-    connector: str | None = Field(default=None, description="...or every dead letter of this connector")
+    connector: str | None = Field(default=None, description="...or every open dead letter of this connector")
     dossier: str | None = Field(default=None, description="...or of this dossier (with connector: of both)")
-    requested_by: str = Field(default="api", max_length=200, description="Recorded with the replay")
+    since: AwareDatetime | None = Field(default=None, description="...created at or after this time")
+    until: AwareDatetime | None = Field(default=None, description="...created before this time")
+    reason: Reason
 
     @model_validator(mode="after")
     def _something_selected(self) -> "ReplayRequest":
-        if not (self.ids or self.connector or self.dossier):
-            raise ValueError("name the dead letters to replay: ids, connector or dossier")
+        if not (self.ids or self.connector or self.dossier or self.since or self.until):
+            raise ValueError("name the dead letters to replay: ids, or a connector, dossier or time window")
         return self
 
 
-def dead_letters_router(dead_letters: DeadLetters, retry_topics: set[str]) -> APIRouter:
+class DiscardRequest(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=REPLAY_LIMIT, description="Dead letters to give up on")
+    reason: Reason
+
+
+def dead_letters_router(dead_letters: DeadLetters, retry_topics: set[str], actions: OperatorActions) -> APIRouter:
     router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
 
     @router.get("", summary="Dead letters, newest first")
     async def list_dead_letters(
         connector: str | None = None,
         dossier: str | None = None,
+        since: Annotated[AwareDatetime | None, Query(description="Created at or after")] = None,
+        until: Annotated[AwareDatetime | None, Query(description="Created before")] = None,
+        state: State = "all",
         limit: Annotated[int, Query(ge=1, le=REPLAY_LIMIT)] = 100,
     ) -> list[dict]:
-        letters = await dead_letters.recent(connector=connector, dossier_code=dossier, limit=limit)
+        letters = await dead_letters.recent(connector=connector, dossier_code=dossier, since=since, until=until,
+                                            state=state, limit=limit)
         return [describe(letter) for letter in letters]
 
-    @router.get("/{dead_letter_id}", summary="One dead letter, with the original message",
+    @router.get("/{dead_letter_id}", summary="One dead letter, with the original message (personal data masked)",
                 responses={404: {"description": "No such dead letter"}})
     async def show_dead_letter(dead_letter_id: int) -> dict:
         letter = await dead_letters.get(dead_letter_id)
@@ -45,20 +60,41 @@ def dead_letters_router(dead_letters: DeadLetters, retry_topics: set[str]) -> AP
 
     @router.post("/replay", summary="Send dead letters back through their connector's retry topic",
                  responses={404: {"description": "No such dead letter"},
-                            409: {"description": "The connector has no retry topic (the message was unreadable)"}})
-    async def replay_dead_letters(request: ReplayRequest) -> dict:
+                            409: {"description": "Discarded, or the connector has no retry topic (the message was unreadable)"}})
+    async def replay_dead_letters(request: ReplayRequest, http: Request) -> dict:
         ids = list(request.ids)
-        if request.connector or request.dossier:
+        if request.connector or request.dossier or request.since or request.until:
             letters = await dead_letters.recent(connector=request.connector, dossier_code=request.dossier,
+                                                since=request.since, until=request.until, state="open",
                                                 limit=REPLAY_LIMIT)
-            ids += [letter.id for letter in letters if letter.replay_count == 0]
-        unknown = [i for i in request.ids if await dead_letters.get(i) is None]
+            ids += [letter.id for letter in letters]
+        letters = {i: await dead_letters.get(i) for i in sorted(set(ids))}
+        unknown = [i for i in request.ids if letters.get(i) is None]
         if unknown:
             raise HTTPException(404, detail=f"there is no dead letter {', '.join(map(str, unknown))}")
+        principal = http.state.principal
         try:
-            replayed = await dead_letters.replay(sorted(set(ids)), request.requested_by, retry_topics)
+            replayed = await dead_letters.replay(sorted(letters), principal.name, retry_topics)
         except NotReplayable as error:
             raise HTTPException(409, detail=str(error)) from None
-        return {"replayed": replayed}
+        action_id = await actions.record(
+            principal, "replay dead letters", target=request.model_dump(mode="json", exclude={"reason"}),
+            reason=request.reason, result={"replayed": replayed},
+            dossier_codes=[letters[i].dossier_code for i in replayed])
+        return {"replayed": replayed, "action_id": action_id}
+
+    @router.post("/discard", summary="Give up on dead letters for good: kept, never replayed",
+                 responses={404: {"description": "No such dead letter"}})
+    async def discard_dead_letters(request: DiscardRequest, http: Request) -> dict:
+        letters = {i: await dead_letters.get(i) for i in sorted(set(request.ids))}
+        unknown = [i for i, letter in letters.items() if letter is None]
+        if unknown:
+            raise HTTPException(404, detail=f"there is no dead letter {', '.join(map(str, unknown))}")
+        principal = http.state.principal
+        discarded = await dead_letters.discard(sorted(letters), principal.name, request.reason)
+        action_id = await actions.record(
+            principal, "discard dead letters", target={"ids": sorted(letters)}, reason=request.reason,
+            result={"discarded": discarded}, dossier_codes=[letters[i].dossier_code for i in discarded])
+        return {"discarded": discarded, "action_id": action_id}
 
     return router

@@ -1,13 +1,16 @@
 """Circuit breaker per partner endpoint: after repeated transient failures, stop calling for a
 cool-down; then let one probe through (half-open); its result closes or re-opens the circuit.
 
-State is per process (each worker protects itself); it is exported to /metrics and /readyz.
+State is per process (each worker protects itself); it is exported to /metrics and /readyz,
+and with the times of the last success and the last error to the console (ops/partner_health).
 """
 
 import time
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Gauge
+
 from gateway.reliability.errors import TransientError
 from gateway.runtime.config import BreakerSettings
 
@@ -38,6 +41,9 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probing = False
         self.state = BreakerState.CLOSED
+        self.last_success_at: datetime | None = None
+        self.last_error_at: datetime | None = None
+        self.last_error: str | None = None
         self._show()
 
     def before_call(self) -> None:
@@ -55,19 +61,30 @@ class CircuitBreaker:
     def succeeded(self) -> None:
         self._failures = 0
         self._probing = False
+        self.last_success_at = datetime.now(UTC)
         self._set(BreakerState.CLOSED)
+
+    def answered_with_error(self, error: BaseException) -> None:
+        """The partner answered, with a permanent error: it is up, and the error is shown."""
+        self._note(error)
+        self.succeeded()
 
     def released(self) -> None:
         """The call never reached the partner (the gateway held it back): no verdict on its health."""
         self._probing = False
 
-    def failed(self) -> None:
+    def failed(self, error: BaseException | None = None) -> None:
         """A transient failure (permanent ones say nothing about the partner's health)."""
+        self._note(error)
         self._probing = False
         self._failures += 1
         if self.state is BreakerState.HALF_OPEN or self._failures >= self.settings.failure_threshold:
             self._opened_at = self._clock()
             self._set(BreakerState.OPEN)
+
+    def _note(self, error: BaseException | None) -> None:
+        self.last_error_at = datetime.now(UTC)
+        self.last_error = (str(error) or type(error).__name__)[:500] if error is not None else "failed"
 
     def _set(self, state: BreakerState) -> None:
         self.state = state
@@ -99,3 +116,6 @@ class Breakers:
 
     def states(self) -> dict[str, str]:
         return {partner: breaker.state.value for partner, breaker in self._breakers.items()}
+
+    def all(self) -> list[CircuitBreaker]:
+        return list(self._breakers.values())

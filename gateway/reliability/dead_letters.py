@@ -11,20 +11,24 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Literal
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.privacy import mask_payload
 from gateway.runtime.messaging import RawMessage
 from gateway.store.database import Database
 from gateway.store.tables import DeadLetter, DeadLetterReplay
+from gateway.store.times import loaded, stored
 from gateway.topics import DEAD_LETTERS, retry_topic_name
 
 log = logging.getLogger(__name__)
 
 RETRY_ATTEMPT = "retry_attempt"
 RETRY_DUE_AT = "retry_due_at"
+State = Literal["open", "replayed", "discarded", "all"]
 
 
 class NotReplayable(ValueError):
@@ -73,14 +77,47 @@ class DeadLetters:
         return record.id
 
     async def recent(self, *, connector: str | None = None, dossier_code: str | None = None,
-                   limit: int = 100) -> list[DeadLetter]:
+                     since: datetime | None = None, until: datetime | None = None, state: State = "all",
+                     limit: int = 100) -> list[DeadLetter]:
+        """Newest first; `since` included, `until` excluded; state open: neither replayed nor discarded."""
         query = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
         if connector:
             query = query.where(DeadLetter.connector == connector)
         if dossier_code:
             query = query.where(DeadLetter.dossier_code == dossier_code)
+        if since is not None:
+            query = query.where(DeadLetter.created_at >= stored(since))
+        if until is not None:
+            query = query.where(DeadLetter.created_at < stored(until))
+        if state == "open":
+            query = query.where(DeadLetter.replay_count == 0, DeadLetter.discarded_at.is_(None))
+        elif state == "replayed":
+            query = query.where(DeadLetter.replay_count > 0)
+        elif state == "discarded":
+            query = query.where(DeadLetter.discarded_at.is_not(None))
         async with self.database.transaction() as session:
             return list((await session.scalars(query)).all())
+
+    async def open_counts(self) -> dict[str, int]:
+        """Dead letters neither replayed nor discarded, per connector."""
+        query = (select(DeadLetter.connector, func.count()).where(
+            DeadLetter.replay_count == 0, DeadLetter.discarded_at.is_(None)).group_by(DeadLetter.connector))
+        async with self.database.transaction() as session:
+            return {connector: count for connector, count in (await session.execute(query)).all()}
+
+    async def discard(self, dead_letter_ids: list[int], discarded_by: str, reason: str) -> list[int]:
+        """Mark dead letters as given up on for good (kept, never replayed); the ids discarded.
+        One already discarded is left as it was."""
+        now = datetime.now(UTC)
+        discarded = []
+        async with self.database.transaction() as session:
+            for letter in (await session.scalars(select(DeadLetter).where(DeadLetter.id.in_(dead_letter_ids))
+                                                 .with_for_update())).all():
+                if letter.discarded_at is None:
+                    letter.discarded_at, letter.discarded_by, letter.discard_reason = now, discarded_by, reason
+                    discarded.append(letter.id)
+        log.info("dead letters %s discarded by %s: %s", discarded, discarded_by, reason)
+        return sorted(discarded)
 
     async def get(self, dead_letter_id: int) -> DeadLetter | None:
         async with self.database.transaction() as session:
@@ -97,6 +134,9 @@ class DeadLetters:
                 letter = await session.get(DeadLetter, dead_letter_id, with_for_update=True)
                 if letter is None:
                     continue
+                if letter.discarded_at is not None:
+                    raise NotReplayable(f"dead letter {letter.id} was discarded by {letter.discarded_by}: "
+                                        f"{letter.discard_reason}")
                 if retry_topic_name(letter.connector) not in retry_topics:
                     raise NotReplayable(f"dead letter {letter.id} belongs to {letter.connector}, which has no retry "
                                         "topic: correct the message at its producer and send it again")
@@ -113,22 +153,32 @@ class DeadLetters:
 
 
 def describe(letter: DeadLetter, with_payload: bool = False) -> dict:
+    """For operators: the payload's personal data (ID numbers, phones, names, addresses) masked."""
     data = {
         "id": letter.id, "connector": letter.connector, "dossier_code": letter.dossier_code,
         "message_id": letter.message_id, "source": f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}",
         "attempts": letter.attempts, "error_class": letter.error_class, "error_message": letter.error_message,
-        "created_at": letter.created_at.isoformat(), "replay_count": letter.replay_count,
-        "last_replayed_at": letter.last_replayed_at.isoformat() if letter.last_replayed_at else None,
+        "created_at": _iso(letter.created_at), "replay_count": letter.replay_count,
+        "last_replayed_at": _iso(letter.last_replayed_at), "state": state_of(letter),
+        "discarded_at": _iso(letter.discarded_at), "discarded_by": letter.discarded_by,
+        "discard_reason": letter.discard_reason,
     }
     if with_payload:
         payload = base64.b64decode(letter.payload)
         data["key"] = letter.key
         data["headers"] = json.loads(letter.headers)
-        try:
-            data["payload"] = payload.decode()
-        except UnicodeDecodeError:
-            data["payload_base64"] = letter.payload
+        data["payload"] = mask_payload(payload)
     return data
+
+
+def state_of(letter: DeadLetter) -> State:
+    if letter.discarded_at is not None:
+        return "discarded"
+    return "replayed" if letter.replay_count else "open"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return loaded(moment).isoformat() if moment is not None else None
 
 
 def _qualified_name(error: BaseException) -> str:

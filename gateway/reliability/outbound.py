@@ -192,9 +192,9 @@ class OutboundConsumer:
             if isinstance(error, WaitingForEarlier):
                 self.breaker.released()
             elif classify(error, self.settings.errors) is FailureKind.TRANSIENT:
-                self.breaker.failed()
+                self.breaker.failed(error)
             else:
-                self.breaker.succeeded()  # the partner answered: it is up
+                self.breaker.answered_with_error(error)  # the partner answered: it is up
             raise
         self.breaker.succeeded()
         return outcome

@@ -20,7 +20,12 @@ from gateway.connectors.payment.config import payment_partners
 from gateway.connectors.payment.confirmations import confirmation_intake
 from gateway.connectors.postal.config import postal_partners
 from gateway.connectors.postal.tracking import tracking_intake
+from gateway.ops.console.actions import OperatorActions
+from gateway.ops.console.api import ConsoleParts
+from gateway.ops.console.auth import Users
+from gateway.ops.console.sampler import ConsoleSampler
 from gateway.ops.flow_counters import FlowCounters
+from gateway.ops.partner_health import PartnerHealthReporter
 from gateway.reliability.breaker import Breakers
 from gateway.reliability.dead_letters import DeadLetters
 from gateway.reliability.partner_calls import PartnerCalls
@@ -70,6 +75,7 @@ class Gateway:
         self.counters = FlowCounters(self.database, self.registry)
         self.message_log = MessageLog(self.database)
         self.breakers = Breakers(self.registry)
+        self.partner_health = PartnerHealthReporter(self.database, self.breakers)
         self.context: RoleContext | None = None
         self.running = Running()
         self.broker: KafkaBroker | None = None
@@ -109,7 +115,7 @@ class Gateway:
         await self.database.start()
         self._stack.push_async_callback(self.database.close)
         self.running.database_url = self.database.display_url
-        for service in (self.counters, self.message_log):
+        for service in (self.counters, self.message_log, self.partner_health):
             await service.start()
             self._stack.push_async_callback(service.stop)
 
@@ -151,8 +157,14 @@ class Gateway:
         self._start_background()
 
         if http_server is not None:
-            self.http_app = build_http_app(self.context, self.broker, dossier_events, self.registry, simulators,
-                                           ministry_reports, payment_intake, postal_intake)
+            sampler = ConsoleSampler(settings, self.database, self.context.dead_letters, bootstrap, self.registry)
+            await sampler.start()
+            self._stack.push_async_callback(sampler.stop)
+            console = ConsoleParts(settings=settings, users=Users(self.database, settings.console),
+                                   actions=OperatorActions(self.database, self.message_log), counters=self.counters,
+                                   dead_letters=self.context.dead_letters, sampler=sampler)
+            self.http_app = build_http_app(self.context, self.broker, dossier_events, self.registry, console,
+                                           simulators, ministry_reports, payment_intake, postal_intake)
             await http_server.start(self.http_app)
             self._stack.push_async_callback(http_server.stop)  # stopping: no new requests first
             self.running.http_url = http_server.url

@@ -5,7 +5,7 @@ import getpass
 import json
 import re
 import logging
-import socket
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +21,7 @@ from gateway.audit.message_log import export as export_message_log
 from gateway.audit.message_log import verify as verify_message_log
 from gateway.connectors.ministry import cli as soap_cli
 from gateway.mappings import cli as mapping_cli
+from gateway.ops.console.auth import TOKEN_ENV, UserError, Users, token_headers
 from gateway.runtime.app import Gateway, Plan, Running
 from gateway.runtime.config import (
     InvalidSettings,
@@ -299,6 +300,8 @@ def demo(
                                        console=None if as_json else errors))
     except STARTUP_FAILURES as error:
         _cannot_start(error)
+    except PermissionError as error:
+        _fail(error, "demo")
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
@@ -334,13 +337,16 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 def _api(url: str, method: str, path: str, **request) -> object:
+    """Call the running gateway's operator API, with the API token from $OPERATOR_TOKEN."""
     try:
-        response = httpx.request(method, f"{url.rstrip('/')}{path}", timeout=30, **request)
+        response = httpx.request(method, f"{url.rstrip('/')}{path}", timeout=30, headers=token_headers(), **request)
     except httpx.HTTPError as error:
         _fail(ConnectionError(f"no gateway answers at {url} ({error}); start it or pass --url"))
     if response.status_code >= 400:
         detail = response.json().get("detail", response.text) if "json" in response.headers.get("content-type", "") else response.text
         errors.print(f"[bold red]{response.status_code}:[/] {detail}", highlight=False)
+        if response.status_code == 401:
+            errors.print(f"set {TOKEN_ENV} to an API token: `gateway users token NAME`", highlight=False)
         raise typer.Exit(1)
     return response.json()
 
@@ -349,23 +355,25 @@ def _api(url: str, method: str, path: str, **request) -> object:
 def dlq_list(
     connector: Annotated[str | None, typer.Option(help="Only this connector's")] = None,
     dossier: Annotated[str | None, typer.Option(help="Only this dossier's (MaHoSo)")] = None,
+    state: Annotated[str, typer.Option(help="open, replayed, discarded or all")] = "all",
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Dead letters, newest first."""
-    params = {key: value for key, value in {"connector": connector, "dossier": dossier, "limit": limit}.items() if value}
+    params = {key: value for key, value in {"connector": connector, "dossier": dossier, "state": state,
+                                            "limit": limit}.items() if value}
     letters = _api(url, "GET", "/api/v1/dead-letters", params=params)
     if as_json:
         print(json.dumps(letters, indent=2, ensure_ascii=False))
         return
     table = Table(title=f"{len(letters)} dead letter(s)")
-    for column in ("id", "connector", "dossier", "attempts", "error", "created", "replays"):
+    for column in ("id", "connector", "dossier", "attempts", "error", "created", "replays", "state"):
         table.add_column(column)
     for letter in letters:
         table.add_row(str(letter["id"]), letter["connector"], letter["dossier_code"], str(letter["attempts"]),
                       f"{letter['error_class'].rsplit('.', 1)[-1]}: {letter['error_message'][:60]}",
-                      letter["created_at"][:19], str(letter["replay_count"]))
+                      letter["created_at"][:19], str(letter["replay_count"]), letter["state"])
     console.print(table)
 
 
@@ -380,15 +388,108 @@ def dlq_replay(
     ids: Annotated[list[int] | None, typer.Argument(help="Dead letters to replay")] = None,
     connector: Annotated[str | None, typer.Option(help="...or every not yet replayed one of this connector")] = None,
     dossier: Annotated[str | None, typer.Option(help="...or of this dossier")] = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the message log with your name)")] = "",
     url: UrlOption = DEFAULT_URL,
 ) -> None:
-    """Send dead letters back through their connector's retry topic (recorded)."""
+    """Send dead letters back through their connector's retry topic (an operator action)."""
     if not (ids or connector or dossier):
         _fail(ValueError("name the dead letters to replay: IDs, --connector or --dossier"))
-    body = {"ids": ids or [], "connector": connector, "dossier": dossier,
-            "requested_by": f"cli:{getpass.getuser()}@{socket.gethostname()}"}
+    if not reason.strip():
+        _fail(ValueError("say why with --reason: it goes to the message log"))
+    body = {"ids": ids or [], "connector": connector, "dossier": dossier, "reason": reason}
     replayed = _api(url, "POST", "/api/v1/dead-letters/replay", json=body)["replayed"]
     console.print(f"replayed {len(replayed)} dead letter(s): {', '.join(map(str, replayed)) or '-'}")
+
+
+@dlq_app.command("discard")
+def dlq_discard(
+    ids: Annotated[list[int], typer.Argument(help="Dead letters to give up on")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the message log with your name)")],
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Give up on dead letters for good: kept, never replayed (an operator action)."""
+    discarded = _api(url, "POST", "/api/v1/dead-letters/discard", json={"ids": ids, "reason": reason})["discarded"]
+    console.print(f"discarded {len(discarded)} dead letter(s): {', '.join(map(str, discarded)) or '-'}")
+
+
+users_app = typer.Typer(help="Console users and API tokens, in the gateway's database.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+PasswordEnvOption = Annotated[str | None, typer.Option(
+    help="Read the password from this environment variable instead of asking for it")]
+
+
+def _password(password_env: str | None) -> str:
+    if password_env:
+        if not os.environ.get(password_env):
+            _fail(ValueError(f"the environment variable {password_env} is empty or not set"))
+        return os.environ[password_env]
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        _fail(ValueError("the two passwords differ"))
+    return first
+
+
+def _users(config: Path | None, work):
+    async def run(database: Database):
+        try:
+            return await work(Users(database, load_settings(config).console))
+        except UserError as error:
+            _fail(error, "users")
+
+    return _with_database(config, run)
+
+
+@users_app.command("add")
+def users_add(name: str, role: Annotated[str, typer.Option(help="viewer or operator")],
+              password_env: PasswordEnvOption = None, config: ConfigOption = None) -> None:
+    """Add a user who signs in to the console (viewer: reads; operator: also replays, discards, settings)."""
+    password = _password(password_env)
+    _users(config, lambda users: users.add(name, role, password))
+    console.print(f"user {name} added as {role}")
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption = None) -> None:
+    """The console's users."""
+    table = Table()
+    for column in ("name", "role", "disabled"):
+        table.add_column(column)
+    for user in _users(config, lambda users: users.list()):
+        table.add_row(user["name"], user["role"], "yes" if user["disabled"] else "")
+    console.print(table)
+
+
+@users_app.command("password")
+def users_password(name: str, password_env: PasswordEnvOption = None, config: ConfigOption = None) -> None:
+    """Set a user's password (signs the user out)."""
+    password = _password(password_env)
+    _users(config, lambda users: users.change(name, password=password))
+    console.print(f"password of {name} changed")
+
+
+@users_app.command("role")
+def users_role(name: str, role: str, config: ConfigOption = None) -> None:
+    """Change a user's role: viewer or operator (signs the user out)."""
+    _users(config, lambda users: users.change(name, role=role))
+    console.print(f"{name} is now {role}")
+
+
+@users_app.command("disable")
+def users_disable(name: str, enable: Annotated[bool, typer.Option("--enable", help="Enable again")] = False,
+                  config: ConfigOption = None) -> None:
+    """Stop a user from signing in (their sessions end; their API tokens stop working)."""
+    _users(config, lambda users: users.change(name, disabled=not enable))
+    console.print(f"{name} {'enabled' if enable else 'disabled'}")
+
+
+@users_app.command("token")
+def users_token(name: str, label: Annotated[str, typer.Option(help="What the token is for")] = "cli",
+                days: Annotated[float | None, typer.Option(help="Expires after this many days; none: never")] = 90,
+                config: ConfigOption = None) -> None:
+    """Issue an API token acting as the user (for scripts and this CLI: export OPERATOR_TOKEN=...).
+    It is shown once; only its hash is kept."""
+    token = _users(config, lambda users: users.issue_token(name, label, days))
+    print(token)
 
 
 def _with_database(config: Path | None, work):

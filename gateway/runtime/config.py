@@ -16,6 +16,8 @@ from typing import Any, Literal, TypeVar
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, YamlConfigSettingsSource
 
+from gateway.domain.working_calendar import WorkingCalendar
+from gateway.ops.console.settings import Agency, ConsoleSettings
 from gateway.signing.settings import AlgorithmRules, CertifiedCopyRules, SigningSettings
 from gateway.simulators.faults import FaultProfile
 
@@ -268,6 +270,13 @@ class Settings(BaseSettings):
     )
     simulators: SimulatorSettings = Field(default_factory=SimulatorSettings)
     signing: SigningSettings = Field(default_factory=SigningSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    calendar: WorkingCalendar = Field(
+        default_factory=WorkingCalendar,
+        description="Working calendar (lịch làm việc) for deadlines: week, seasons, holidays, swapped days; "
+                    "see deploy/calendar-2026.yaml")
+    agencies: dict[str, Agency] = Field(
+        default_factory=dict, description="Agencies by code (MaDonVi), for the monthly report (see agencies.CODE.*)")
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
@@ -378,7 +387,8 @@ def settings_reference() -> str:
                                                  ("partners.NAME.errors.", ErrorRules),
                                                  ("simulators.faults.NAME.", FaultProfile),
                                                  ("signing.algorithms.", AlgorithmRules),
-                                                 ("signing.certified_copy.", CertifiedCopyRules)]
+                                                 ("signing.certified_copy.", CertifiedCopyRules),
+                                                 ("agencies.CODE.", Agency)]
     for prefix, model in groups:
         for name, field in model.model_fields.items():
             annotation = field.annotation
@@ -386,12 +396,15 @@ def settings_reference() -> str:
                 for sub_name, sub_field in annotation.model_fields.items():
                     rows.append(_reference_row(f"{name}.{sub_name}", env_var_for([name, sub_name]), sub_field))
             elif not isinstance(annotation, type) or not issubclass(annotation, BaseModel):
-                env = env_var_for([name]) if not prefix else f"JSON in {env_var_for(prefix.split('.NAME.')[0].split('.'))}"
+                group = re.split(r"\.[A-Z]+\.", prefix)[0]  # partners.NAME. -> partners
+                env = env_var_for([name]) if not prefix else f"JSON in {env_var_for(group.split('.'))}"
                 rows.append(_reference_row(prefix + name, env, field))
     return "\n".join(rows) + "\n"
 
 
 def _reference_row(path: str, env: str, field: Any) -> str:
+    if field.is_required():
+        return f"| `{path}` | `{env}` | (required) | {field.description or ''} |"
     default = field.default_factory() if field.default_factory is not None else field.default
     if isinstance(default, BaseModel):
         default = "{}"  # a group: its settings have rows of their own

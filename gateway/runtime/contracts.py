@@ -10,8 +10,11 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 import gateway
-from gateway.domain.envelope import EnvelopeHeaders
 from gateway.audit.message_log import MessageLog
+from gateway.domain.envelope import EnvelopeHeaders
+from gateway.ops.console.actions import OperatorActions
+from gateway.ops.console.api import ConsoleParts
+from gateway.ops.console.auth import Users
 from gateway.ops.flow_counters import FlowCounters
 from gateway.reliability.breaker import Breakers
 from gateway.reliability.dead_letters import DeadLetters
@@ -50,7 +53,10 @@ def render_contracts() -> dict[str, str]:
     files = {"asyncapi.yaml": _asyncapi(broker)}
     for model in [topic.body for topic in ALL_TOPICS] + [EnvelopeHeaders]:
         files[f"schemas/{_schema_file(model)}"] = _json(model.model_json_schema())
-    app = build_http_app(context, broker, dossier_events, CollectorRegistry())
+    console = ConsoleParts(settings=settings, users=Users(database, settings.console),
+                           actions=OperatorActions(database, context.message_log), counters=context.counters,
+                           dead_letters=context.dead_letters, sampler=None)
+    app = build_http_app(context, broker, dossier_events, CollectorRegistry(), console)
     files["openapi.json"] = _json(app.openapi())
     return files
 

@@ -12,19 +12,22 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 import gateway
 from gateway.connectors.ministry.callback import callback_router
 from gateway.connectors.ministry.reports import StatusReports
+from gateway.connectors.onegate.intake import answer_invalid_request, intake_router
 from gateway.connectors.payment.api import payments_router
 from gateway.connectors.payment.confirmations import ConfirmationIntake, confirmations_router
 from gateway.connectors.postal.api import postal_router
 from gateway.connectors.postal.tracking import TrackingIntake
-from gateway.connectors.onegate.intake import answer_invalid_request, intake_router
-from gateway.ops.dead_letters_api import dead_letters_router
 from gateway.ops.audit_api import audit_router
+from gateway.ops.console.api import ConsoleParts, console_router
+from gateway.ops.console.auth import AccessGuard
+from gateway.ops.console.pages import console_pages
+from gateway.ops.dead_letters_api import dead_letters_router
 from gateway.runtime.roles import RoleContext, gateway_topics
 from gateway.signing.api import signatures_router
-from gateway.topics import RETRY_TOPIC_PREFIX
 from gateway.simulators.framework import SimulatorHost
 from gateway.store.database import Database, StoreUnavailable
 from gateway.store.tables import DossierRecord
+from gateway.topics import RETRY_TOPIC_PREFIX
 
 READINESS_TIMEOUT_S = 2.0
 
@@ -34,6 +37,7 @@ def build_http_app(
     broker: KafkaBroker,
     dossier_events: KafkaPublisher,
     registry: CollectorRegistry,
+    console: ConsoleParts,
     simulators: SimulatorHost | None = None,
     ministry_reports: StatusReports | None = None,
     payment_intake: ConfirmationIntake | None = None,
@@ -54,13 +58,20 @@ def build_http_app(
     app.add_exception_handler(RequestValidationError, answer_invalid_request)
     app.include_router(intake_router(dossier_events, counters, context.message_log, publish_timeout_s))
     retry_topics = {topic.name for topic in gateway_topics(context.settings) if topic.name.startswith(RETRY_TOPIC_PREFIX)}
-    app.include_router(dead_letters_router(context.dead_letters, retry_topics))
+    app.include_router(dead_letters_router(context.dead_letters, retry_topics, console.actions))
     app.include_router(audit_router(database))
     app.include_router(callback_router(context, ministry_reports))
     app.include_router(confirmations_router(payment_intake))
     app.include_router(payments_router(context, payment_intake))
     app.include_router(postal_router(context, postal_intake))
     app.include_router(signatures_router(context.settings.signing))
+    app.include_router(console_router(console))
+    if context.settings.console.enabled:
+        pages, assets = console_pages()
+        app.include_router(pages)
+        app.mount("/console/static", assets, name="console-assets")
+    # Outermost: who is asking is settled before any route reads a body.
+    app.add_middleware(AccessGuard, users=console.users, settings=context.settings.console)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

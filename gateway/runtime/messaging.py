@@ -3,6 +3,7 @@
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from gateway.runtime.config import KafkaSettings
 from gateway.topics import Topic
 
 if TYPE_CHECKING:
-    from gateway.ops.flow_counters import FlowCounters
+    from gateway.ops.flow_counters import Direction, FlowCounters
     from gateway.reliability.dead_letters import DeadLetters
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class RawMessage:
     key: bytes | None
     value: bytes
     headers: dict[str, str]
+    timestamp_ms: int | None = None  # when it was written to its topic
 
     @property
     def key_text(self) -> str:
@@ -121,6 +123,7 @@ def subscribe(
     title: str,
     description: str,
     group: str | None = None,
+    direction: "Direction" = "out",
 ) -> Callable[[Handler], Handler]:
     """Register `handler(body, delivery)` for `topic` in the consumer group of `connector`.
 
@@ -130,6 +133,8 @@ def subscribe(
     infrastructure failing). When Kafka or the database fails, nothing is committed: the message
     is read again after a pause, before any later message of its partition.
     """
+
+    counters.declare(connector, direction, (group or f"gateway.{connector}", topic.name))
 
     def register(handler: Handler) -> Handler:
         async def consume(body: Any) -> None:
@@ -220,6 +225,9 @@ async def _handle(handler: Handler, delivery: Delivery, topic: Topic, connector:
         await dead_letters.bury(connector, delivery.raw, attempts=1, error=error,
                                 message_id=delivery.message_id, dossier_code=delivery.dossier_code)
         counters.add(connector, "dead_lettered")
+        return
+    if delivery.raw.timestamp_ms:
+        counters.observe_latency(connector, time.time() - delivery.raw.timestamp_ms / 1000)
 
 
 # Widths of the store's columns: longer identifiers are refused at the door, not by the database.
@@ -238,7 +246,7 @@ def _delivery_of(message: KafkaMessage, topic: Topic) -> Delivery:
     record = message.raw_message
     headers = message.headers
     raw = RawMessage(topic=record.topic, partition=record.partition, offset=record.offset, key=record.key,
-                     value=record.value or b"", headers=dict(headers))
+                     value=record.value or b"", headers=dict(headers), timestamp_ms=record.timestamp)
     # A producer that does not set the envelope (the one-stop system writing to the topic
     # directly) still gets a stable message id: its position in the log.
     envelope = EnvelopeHeaders(

@@ -18,6 +18,7 @@ from rich.progress import Progress
 
 from gateway.connectors.ministry.config import PROJECT_ROOT
 from gateway.connectors.postal.config import postal_partners
+from gateway.ops.console.auth import token_headers
 from gateway.runtime.app import Gateway, Plan
 from gateway.runtime.config import PartnerSettings, Settings
 from gateway.runtime.roles import all_roles
@@ -39,6 +40,10 @@ async def run_demo(settings: Settings, *, dossiers: int, url: str, timeout_s: fl
         console.print(f"no gateway answers at {url}; starting one in this process")
     settings = settings.model_copy(deep=True)
     settings.http.port = 0
+    # A gateway of its own, on a loopback port for the demo's minutes: the demo reads its
+    # figures without an account.
+    settings.http.host = "127.0.0.1"
+    settings.console.anonymous_role = "viewer"
     _play_the_post(settings, console)
     gateway = Gateway(settings, Plan(roles=list(all_roles().values())))
     running = await gateway.start()
@@ -75,7 +80,7 @@ async def _answers(url: str) -> bool:
 async def _drive(url: str, count: int, timeout_s: float, seed: int | None, console: Console | None) -> dict:
     simulator = OneGateSimulator(seed)
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=token_headers()) as client:
         before = await _flows(client)
         partners_before = await _partners(client)
         serves_postal = await _serves_postal(client)
@@ -147,6 +152,10 @@ def _handled(counts: dict[str, int]) -> int:
 
 async def _flows(client: httpx.AsyncClient) -> dict[str, dict[str, int]]:
     response = await client.get("/api/v1/flows")
+    if response.status_code in (401, 403):
+        raise PermissionError(f"the gateway at {client.base_url} refuses the demo its figures "
+                              f"({response.json().get('detail')}): set OPERATOR_TOKEN to an API token of a user "
+                              "(`gateway users token NAME`)")
     response.raise_for_status()
     return response.json()
 

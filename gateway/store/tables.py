@@ -23,6 +23,16 @@ class DossierRecord(Base):
     events_seen: Mapped[int] = mapped_column(Integer, default=0)
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # From the submission, for the deadlines page and the monthly report:
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)  # NgayTiepNhan
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # NgayHenTra, as last changed
+    channel: Mapped[str | None] = mapped_column(String(30))  # KenhThucHien: online, counter, postal
+    fee_charging: Mapped[bool | None] = mapped_column(Boolean)  # fees listed, or assessed later
+    citizen_key: Mapped[str | None] = mapped_column(String(64), index=True)  # keyed hash of the ID number
+    citizen_masked: Mapped[str | None] = mapped_column(String(20))  # the ID number as shown: ********0123
+    # From status changes (the one-stop system's own, not ministry reports):
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # first 2, 3 or 5
+    returned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # status 10
 
 
 class ProcessedMessage(Base):
@@ -83,6 +93,9 @@ class DeadLetter(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     replay_count: Mapped[int] = mapped_column(Integer, default=0)
     last_replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    discarded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    discarded_by: Mapped[str | None] = mapped_column(String(100))
+    discard_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class DeadLetterReplay(Base):
@@ -241,3 +254,91 @@ class ShipmentEvent(Base):
     applied: Mapped[bool] = mapped_column(Boolean)  # it moved the shipment
     via: Mapped[str] = mapped_column(String(20))  # callback, poll
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FlowDirection(Base):
+    """Which way each flow carries messages: `in` from a partner or the one-stop system into the
+    gateway, `out` from the gateway to a partner. Declared by the flow when its process starts."""
+
+    __tablename__ = "flow_directions"
+
+    flow: Mapped[str] = mapped_column(String(100), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3))
+
+
+class FlowMinute(Base):
+    """Per-minute figures of each flow, for the console's 5-minute, hour and day windows: an
+    outcome's count, or the count of one latency bucket (`latency_<i>`). Pruned after two days."""
+
+    __tablename__ = "flow_minutes"
+
+    flow: Mapped[str] = mapped_column(String(100), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, index=True)  # Unix time // 60
+    measure: Mapped[str] = mapped_column(String(50), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ConsoleUser(Base):
+    """Someone who signs in to the console: viewer or operator, with an Argon2id password hash."""
+
+    __tablename__ = "console_users"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ConsoleCredential(Base):
+    """A signed-in browser session (cookie, with its CSRF token) or an API token (Bearer), by the
+    SHA-256 of its secret: the secret itself is never stored."""
+
+    __tablename__ = "console_credentials"
+
+    secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))  # session, token
+    user_name: Mapped[str] = mapped_column(String(100), index=True)
+    label: Mapped[str | None] = mapped_column(String(200))  # what an API token is for
+    csrf_token: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class OperatorAction(Base):
+    """What an operator did from the console or its API (replay, discard, ...), who and why; each
+    one is also written to the message log."""
+
+    __tablename__ = "operator_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    user_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(Text)  # JSON: what it acted on
+    reason: Mapped[str] = mapped_column(Text)
+    result: Mapped[str] = mapped_column(Text)  # JSON: what it did
+
+
+class PartnerHealth(Base):
+    """Each partner's circuit breaker as its processes last reported it, with the last success
+    and the last error: the console's partner health."""
+
+    __tablename__ = "partner_health"
+
+    partner: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FlowSubscription(Base):
+    """A consumer group of a flow and the topic it reads: where the console measures lag."""
+
+    __tablename__ = "flow_subscriptions"
+
+    group_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    flow: Mapped[str] = mapped_column(String(100))

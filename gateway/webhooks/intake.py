@@ -8,7 +8,7 @@ raw body; refusals publish nothing.
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -81,10 +81,13 @@ Handler = Callable[[dict[str, Any], str | None], Awaitable[Handled]]
 
 
 class SignedWebhooks:
-    def __init__(self, context: RoleContext, *, flow_prefix: str, statuses: dict[str, int],
+    def __init__(self, context: RoleContext, *, flow_prefix: str, partners: Iterable[str], statuses: dict[str, int],
                  messages: dict[str, str], raised: tuple[str, ...] = ()) -> None:
-        """`statuses` and `messages` of the connector's own outcomes; `raised`: outcomes also
+        """`partners` who call (their flows are declared now, so their figures start at 0);
+        `statuses` and `messages` of the connector's own outcomes; `raised`: outcomes also
         counted as raised_to_operators."""
+        for partner in partners:
+            context.counters.declare(f"{flow_prefix}.{partner}", "in")
         self.context = context
         self.flow_prefix = flow_prefix
         self.statuses = STATUS | statuses

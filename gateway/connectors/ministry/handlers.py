@@ -154,9 +154,9 @@ async def _ask_one(service: MinistryService, reports: StatusReports, breaker, co
         report = await service.status(code, receipt)
     except Exception as error:
         if classify(error, service.settings.errors) is FailureKind.TRANSIENT:
-            breaker.failed()
+            breaker.failed(error)
         else:
-            breaker.succeeded()  # it answered
+            breaker.answered_with_error(error)  # it answered
         log.warning("%s: status of %s: %s", service.name, code, error)
         return "error"
     breaker.succeeded()

@@ -38,6 +38,7 @@ class Accepted(BaseModel):
 def intake_router(publisher: KafkaPublisher, counters: FlowCounters, message_log: MessageLog,
                   publish_timeout_s: float) -> APIRouter:
     router = APIRouter(tags=["one-stop intake"])
+    counters.declare(FLOW, "in")
 
     @router.post(
         PATH,

@@ -41,7 +41,8 @@ class ConfirmationIntake:
         self.providers = providers
         self.clients = clients
         self.ledger = ledger
-        self.webhooks = SignedWebhooks(context, flow_prefix="payments", statuses=STATUSES, messages=MESSAGES,
+        self.webhooks = SignedWebhooks(context, flow_prefix="payments", partners=providers, statuses=STATUSES,
+                                       messages=MESSAGES,
                                        raised=("amount_mismatch", "conflict"))
         self._receipts: set[asyncio.Task] = set()
 

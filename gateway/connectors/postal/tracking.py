@@ -43,7 +43,8 @@ class TrackingIntake:
         self.carriers = carriers
         self.clients = clients
         self.ledger = ledger
-        self.webhooks = SignedWebhooks(context, flow_prefix="postal", statuses=STATUSES, messages=MESSAGES)
+        self.webhooks = SignedWebhooks(context, flow_prefix="postal", partners=carriers, statuses=STATUSES,
+                                       messages=MESSAGES)
 
     async def receive(self, carrier: PostalCarrier, request: Request) -> Response:
         async def handle(body: dict[str, Any], replay_key: str | None) -> Handled:

@@ -1,0 +1,12 @@
+"""Times in the store: written in UTC, read back aware. SQLite keeps no offset, so a time
+written in another zone would read back shifted, and text comparisons in SQL would be wrong."""
+
+from datetime import UTC, datetime
+
+
+def stored(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment is not None else None
+
+
+def loaded(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
