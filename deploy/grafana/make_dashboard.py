@@ -114,7 +114,7 @@ def window_table(window: str, title: str, x: int, y: int) -> dict:
 def latency(quantile: str, name: str, x: int, y: int) -> dict:
     return timeseries(
         f"Time to delivery {name} per flow",
-        "From when a message entered the gateway to when its flow delivered it (gateway_flow_latency_seconds; "
+        "From a message's write to the flow's topic until the flow finished with it (gateway_flow_latency_seconds; "
         "the highest bucket is 300 s, so anything slower shows as 300 s).",
         [target("A", f"histogram_quantile({quantile}, sum by (flow, le) "
                      f"(rate(gateway_flow_latency_seconds_bucket{{{FLOW}}}[{RATE}])))", "{{flow}}")],

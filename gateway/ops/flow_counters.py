@@ -7,9 +7,7 @@ in one transaction every half second. A crash can lose the last half second of s
 never a message.
 """
 
-import asyncio
 import bisect
-import contextlib
 import logging
 import time
 from collections import Counter as Tally
@@ -19,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.runtime.background import Periodic
 from gateway.store.database import Database
 from gateway.store.tables import FlowCounter, FlowDirection, FlowMinute, FlowSubscription
 from gateway.store.upsert import insert_for
@@ -60,7 +59,7 @@ class FlowCounters:
         self._directions: dict[str, Direction] = {}
         self._subscriptions: set[tuple[str, str, str]] = set()  # (group, topic, flow) not yet written
         self._declared: set[tuple] = set()
-        self._task: asyncio.Task | None = None
+        self._writer = Periodic(flush_interval_s, self.flush, "flow-counters")
         self._pruned_at = 0.0
 
     def declare(self, flow: str, direction: Direction, subscription: tuple[str, str] | None = None) -> None:
@@ -90,14 +89,10 @@ class FlowCounters:
             self._latency.labels(flow).observe(seconds)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._flush_periodically(), name="flow-counters")
+        self._writer.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._writer.stop()
         await self.flush()
 
     async def flush(self) -> None:
@@ -140,11 +135,6 @@ class FlowCounters:
             flows.setdefault(flow, dict.fromkeys(OUTCOMES, 0))
             flows[flow][outcome] = flows[flow].get(outcome, 0) + amount
         return flows
-
-    async def _flush_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            await self.flush()
 
 
 async def _add(session: AsyncSession, flow: str, outcome: str, amount: int) -> None:

@@ -3,17 +3,16 @@ success, last error) to the database once a second when they changed, so the HTT
 shows the breakers of every worker. The newest success and error win; the state shown is the
 one last reported."""
 
-import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import case, or_, select
 
 from gateway.reliability.breaker import Breakers
+from gateway.runtime.background import Periodic
 from gateway.store.database import Database
 from gateway.store.tables import PartnerHealth
-from gateway.store.times import loaded
+from gateway.store.times import iso
 from gateway.store.upsert import insert_for
 
 log = logging.getLogger(__name__)
@@ -27,17 +26,13 @@ class PartnerHealthReporter:
         self.breakers = breakers
         self.interval_s = interval_s
         self._written: dict[str, tuple] = {}
-        self._task: asyncio.Task | None = None
+        self._reporter = Periodic(interval_s, self.report, "partner-health")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._report_periodically(), name="partner-health")
+        self._reporter.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._reporter.stop()
         await self.report()
 
     async def report(self) -> None:
@@ -55,11 +50,6 @@ class PartnerHealthReporter:
             log.warning("partner health not written (will retry): %s", error)
             return
         self._written.update(changed)
-
-    async def _report_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            await self.report()
 
 
 async def _upsert(session, partner, state, success_at, error_at, error) -> None:
@@ -84,9 +74,6 @@ async def read_partner_health(database: Database) -> list[dict]:
     async with database.transaction() as session:
         rows = (await session.scalars(select(PartnerHealth).order_by(PartnerHealth.partner))).all()
     return [{"partner": row.partner, "breaker": row.state,
-             "last_success_at": _iso(row.last_success_at), "last_error_at": _iso(row.last_error_at),
-             "last_error": row.last_error, "reported_at": _iso(row.updated_at)} for row in rows]
+             "last_success_at": iso(row.last_success_at), "last_error_at": iso(row.last_error_at),
+             "last_error": row.last_error, "reported_at": iso(row.updated_at)} for row in rows]
 
-
-def _iso(moment: datetime | None) -> str | None:
-    return loaded(moment).isoformat() if moment is not None else None

@@ -21,7 +21,7 @@ from gateway.privacy import mask_payload
 from gateway.runtime.messaging import RawMessage
 from gateway.store.database import Database
 from gateway.store.tables import DeadLetter, DeadLetterReplay
-from gateway.store.times import loaded, stored
+from gateway.store.times import iso, stored
 from gateway.topics import DEAD_LETTERS, retry_topic_name
 
 log = logging.getLogger(__name__)
@@ -158,9 +158,9 @@ def describe(letter: DeadLetter, with_payload: bool = False) -> dict:
         "id": letter.id, "connector": letter.connector, "dossier_code": letter.dossier_code,
         "message_id": letter.message_id, "source": f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}",
         "attempts": letter.attempts, "error_class": letter.error_class, "error_message": letter.error_message,
-        "created_at": _iso(letter.created_at), "replay_count": letter.replay_count,
-        "last_replayed_at": _iso(letter.last_replayed_at), "state": state_of(letter),
-        "discarded_at": _iso(letter.discarded_at), "discarded_by": letter.discarded_by,
+        "created_at": iso(letter.created_at), "replay_count": letter.replay_count,
+        "last_replayed_at": iso(letter.last_replayed_at), "state": state_of(letter),
+        "discarded_at": iso(letter.discarded_at), "discarded_by": letter.discarded_by,
         "discard_reason": letter.discard_reason,
     }
     if with_payload:
@@ -176,9 +176,6 @@ def state_of(letter: DeadLetter) -> State:
         return "discarded"
     return "replayed" if letter.replay_count else "open"
 
-
-def _iso(moment: datetime | None) -> str | None:
-    return loaded(moment).isoformat() if moment is not None else None
 
 
 def _qualified_name(error: BaseException) -> str:

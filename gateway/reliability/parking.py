@@ -5,12 +5,13 @@ parked behind it (they keep their order by `seq`) while other dossiers keep flow
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.store.tables import ParkedMessage
+from gateway.store.times import loaded
 from gateway.store.upsert import insert_for
 
 
@@ -37,7 +38,7 @@ async def find(session: AsyncSession, connector: str, message_id: str) -> Parked
         select(ParkedMessage.seq, ParkedMessage.attempts, ParkedMessage.due_at)
         .where(ParkedMessage.connector == connector, ParkedMessage.message_id == message_id)
     )).first()
-    return Parked(row.seq, row.attempts, _aware(row.due_at)) if row else None
+    return Parked(row.seq, row.attempts, loaded(row.due_at)) if row else None
 
 
 async def head_of(session: AsyncSession, connector: str, dossier_code: str) -> tuple[str, Parked] | None:
@@ -48,14 +49,9 @@ async def head_of(session: AsyncSession, connector: str, dossier_code: str) -> t
         select(ParkedMessage.message_id, ParkedMessage.seq, ParkedMessage.attempts, ParkedMessage.due_at)
         .where(ParkedMessage.seq == first_seq)
     )).first()
-    return (row.message_id, Parked(row.seq, row.attempts, _aware(row.due_at))) if row else None
+    return (row.message_id, Parked(row.seq, row.attempts, loaded(row.due_at))) if row else None
 
 
 async def release(session: AsyncSession, connector: str, message_id: str) -> None:
     await session.execute(delete(ParkedMessage).where(
         ParkedMessage.connector == connector, ParkedMessage.message_id == message_id))
-
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; the gateway stores UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -10,3 +10,8 @@ def stored(moment: datetime | None) -> datetime | None:
 
 def loaded(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A stored time as ISO 8601 with its offset, for an API answer."""
+    return loaded(moment).isoformat() if moment is not None else None

@@ -29,6 +29,7 @@ from gateway.reliability.errors import PermanentError
 from gateway.runtime.messaging import Published, publish
 from gateway.store.database import Database
 from gateway.store.tables import Payment
+from gateway.store.times import loaded
 from gateway.store.upsert import insert_for
 from gateway.topics import PAYMENTS
 from gateway.webhooks.replays import first_sighting
@@ -240,12 +241,7 @@ def _event(payment: Payment, kind: PaymentEventKind, now: datetime, message: str
         currency=payment.currency, pay_url=payment.pay_url if kind is PaymentEventKind.REQUESTED else None,
         pay_code=payment.pay_code if kind is PaymentEventKind.REQUESTED else None,
         transaction_id=payment.transaction_id if kind in (PaymentEventKind.PAID, PaymentEventKind.RECEIPT) else None,
-        paid_at=_aware(payment.paid_at) if kind in (PaymentEventKind.PAID, PaymentEventKind.RECEIPT) else None,
+        paid_at=loaded(payment.paid_at) if kind in (PaymentEventKind.PAID, PaymentEventKind.RECEIPT) else None,
         receipt_number=payment.receipt_number if kind is PaymentEventKind.RECEIPT else None,
         receipt_url=payment.receipt_url if kind is PaymentEventKind.RECEIPT else None,
         message=message[:2000])
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives naive datetimes back; the gateway stores UTC."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment

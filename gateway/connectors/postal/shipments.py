@@ -29,6 +29,7 @@ from gateway.mappings.transforms import aware_datetime
 from gateway.runtime.messaging import Published
 from gateway.store.database import Database
 from gateway.store.tables import Shipment, ShipmentEvent
+from gateway.store.times import loaded
 from gateway.store.upsert import insert_for
 from gateway.webhooks.replays import first_sighting
 
@@ -167,7 +168,7 @@ class ShipmentLedger:
                                                           f"not of {reply['order_number']}", shipment.dossier_code)
             if seen_signature is not None and not await first_sighting(session, carrier, seen_signature, now):
                 return Tracked(TrackingOutcome.REPLAYED, "the same signed request was taken before")
-            recorded = {(row.status_code, _aware(row.occurred_at)): row for row in (await session.execute(
+            recorded = {(row.status_code, loaded(row.occurred_at)): row for row in (await session.execute(
                 select(ShipmentEvent).where(ShipmentEvent.shipment_id == shipment.id))).scalars()}
             new, unmapped = 0, []
             for event in events:
@@ -273,7 +274,7 @@ def _moves(shipment: Shipment, state: ShipmentState, at: datetime) -> bool:
     current = ShipmentState(shipment.state)
     if current.final:
         return False
-    known = _aware(shipment.state_at)
+    known = loaded(shipment.state_at)
     if known is None:  # set by the gateway (order placed), not by a carrier's event
         return state.rank >= current.rank
     return (at, state.rank) > (known, current.rank)
@@ -305,8 +306,3 @@ async def _locked(session: AsyncSession, *conditions) -> Shipment | None:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives naive datetimes back; the gateway stores UTC."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment

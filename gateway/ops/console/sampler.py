@@ -2,8 +2,6 @@
 lag per group and topic, open dead letters, and dossiers overdue or due soon. They go to
 /metrics (for the alert rules) and to the console's Flows page."""
 
-import asyncio
-import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -12,6 +10,7 @@ from sqlalchemy import select
 
 from gateway.ops.console.deadlines import counts, deadlines
 from gateway.reliability.dead_letters import DeadLetters
+from gateway.runtime.background import Periodic
 from gateway.runtime.config import Settings
 from gateway.store.database import Database
 from gateway.store.tables import FlowSubscription
@@ -39,17 +38,13 @@ class ConsoleSampler:
                            "Dossiers past their appointment date (NgayHenTra) with no result returned",
                            registry=registry)
         self._offsets: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task | None = None
+        self._sampler = Periodic(settings.console.sample_interval_s, self.sample, "console-sampler")
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._sample_periodically(), name="console-sampler")
+        self._sampler.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._sampler.stop()
         if self._offsets is not None:
             await self._offsets.stop()
             self._offsets = None
@@ -61,11 +56,6 @@ class ConsoleSampler:
                 await measure()
             except Exception as error:  # noqa: BLE001 - one figure missing must not stop the others
                 log.warning("console: %s not measured: %s", name, error)
-
-    async def _sample_periodically(self) -> None:
-        while True:
-            await self.sample()
-            await asyncio.sleep(self.settings.console.sample_interval_s)
 
     async def _measure_lag(self) -> None:
         async with self.database.transaction() as session:

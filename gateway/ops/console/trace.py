@@ -6,7 +6,6 @@ hash) plus the dead letters; beside it, what the gateway keeps per partner: paym
 what each partner was last told.
 """
 
-from datetime import datetime
 
 from sqlalchemy import select
 
@@ -22,7 +21,7 @@ from gateway.store.tables import (
     Payment,
     Shipment,
 )
-from gateway.store.times import loaded
+from gateway.store.times import iso
 
 MATCHES = 50  # dossiers listed for one citizen
 SYSTEMS = {"onegate": "one-stop", "webhook": "one-stop", "national_portal": "national_portal",
@@ -64,7 +63,7 @@ async def trace(database: Database, settings: Settings, dossiers: list[DossierRe
         partners = (await session.scalars(select(PartnerDossier).where(PartnerDossier.dossier_code == code)
                                           .order_by(PartnerDossier.partner))).all()
     timeline = [_logged(record, settings) for record in records]
-    timeline += [{"at": _iso(letter.created_at), "system": "gateway", "direction": "in", "partner": letter.connector,
+    timeline += [{"at": iso(letter.created_at), "system": "gateway", "direction": "in", "partner": letter.connector,
                   "what": f"dead letter {letter.id}: {letter.error_message[:200]}", "message_id": letter.message_id,
                   "audit": None} for letter in letters]
     timeline.sort(key=lambda entry: entry["at"] or "")
@@ -74,14 +73,14 @@ async def trace(database: Database, settings: Settings, dossiers: list[DossierRe
         "dossier": _summary(chosen, settings),
         "timeline": timeline,
         "payments": [{"reference": p.reference, "provider": p.provider, "amount": p.amount, "state": p.state,
-                      "paid_at": _iso(p.paid_at), "receipt_number": p.receipt_number} for p in payments],
+                      "paid_at": iso(p.paid_at), "receipt_number": p.receipt_number} for p in payments],
         "shipments": [{"carrier": s.carrier, "kind": s.kind, "tracking_number": s.tracking_number, "state": s.state,
-                       "state_at": _iso(s.state_at)} for s in shipments],
+                       "state_at": iso(s.state_at)} for s in shipments],
         "dead_letters": [{"id": d.id, "connector": d.connector, "error_message": d.error_message,
                           "state": "discarded" if d.discarded_at else "replayed" if d.replay_count else "open",
-                          "created_at": _iso(d.created_at)} for d in letters],
+                          "created_at": iso(d.created_at)} for d in letters],
         "partners": [{"partner": p.partner, "status": p.status, "reference": p.reference,
-                      "updated_at": _iso(p.updated_at)} for p in partners],
+                      "updated_at": iso(p.updated_at)} for p in partners],
         "audit": {"intact": not broken,
                   "problem": f"records {', '.join(map(str, broken))} do not match their hash" if broken else ""},
     }
@@ -111,12 +110,9 @@ def _summary(record: DossierRecord, settings: Settings) -> dict:
     agency = settings.agencies.get(record.agency_code or "")
     return {"code": record.code, "procedure_code": record.procedure_code, "agency_code": record.agency_code,
             "agency_name": agency.name if agency else None, "status": record.status,
-            "received_at": _iso(record.received_at), "due_at": _iso(record.due_at), "channel": record.channel,
-            "citizen": record.citizen_masked, "decided_at": _iso(record.decided_at),
-            "returned_at": _iso(record.returned_at)}
+            "received_at": iso(record.received_at), "due_at": iso(record.due_at), "channel": record.channel,
+            "citizen": record.citizen_masked, "decided_at": iso(record.decided_at),
+            "returned_at": iso(record.returned_at)}
 
-
-def _iso(moment: datetime | None) -> str | None:
-    return loaded(moment).isoformat() if moment is not None else None
 
 
