@@ -13,7 +13,7 @@ also runs the demo (`run_demo`, 16 requests in flight, as `gateway demo --url` d
      until the page's own table or section is drawn (its data fetched from the API).
      Baseline, same browser, same way: GET /console/static/console.css and GET /healthz to their
      `load` event (the floor of Playwright + Chromium + HTTP on this machine).
-  2. Throughput: rounds of the demo, closed, open, closed, open... (--rounds pairs) after a small
+  2. Throughput: rounds of the demo, closed, open, open, closed... (--rounds pairs) after a small
      warm-up. Closed: Chromium runs with no console page. Open: one tab on Flows (it polls
      /api/v1/console/flows every 2 s) and a second tab reloading a dossier's Trace page every 2 s.
      Events/s = the demo's own count of events sent, over its own elapsed time (submit until every
@@ -28,8 +28,8 @@ also carries the browser's own CPU; "gateway CPU ms per event" (open / closed) i
 part alone (the extra API calls it answers). Under load / idle for latencies: how much slower the
 console feels while the demo runs. Noise: "spread between rounds" is what two rounds of the same
 mode differ by; an open / closed ratio inside it says nothing. Other work on the machine shows in
-the load averages; a closed round always comes first, so a machine getting busier (or a database
-getting bigger) over the run lowers the open rounds' figure a little.
+the load averages; rounds go closed, open, open, closed, so a machine getting busier (or a
+database getting bigger) over the run weighs on both modes alike.
 """
 
 import argparse
@@ -374,7 +374,9 @@ def run(dossiers: int, rounds: int, database_url: str) -> int:
                 idle_polls = idle_flows_polls(browser)
                 results = []
                 for number in range(2 * rounds):
-                    mode = ("closed", "open")[number % 2]
+                    # closed, open, open, closed, ...: a machine getting busier or a database
+                    # getting bigger weighs on both modes alike.
+                    mode = ("closed", "open", "open", "closed")[number % 4]
                     cpu_before = cpu_seconds(process.pid)
                     if mode == "open":
                         result = open_round(browser, url, dossiers, round_seeds[number], dossier)
@@ -422,7 +424,7 @@ def print_report(*, dossiers: int, database_url: str, version: str, load_at_star
     opened = [r for r in results if r["mode"] == "open"]
     print(f"Console under load: `gateway up` in its own process, embedded broker, database "
           f"{database_url.split(':')[0]}; `gateway demo` of {dossiers} dossiers, 16 in flight, "
-          f"{len(closed)} rounds console closed and {len(opened)} open, alternating")
+          f"{len(closed)} rounds console closed and {len(opened)} open, in the order closed, open, open, closed")
     print(f"machine: {os.cpu_count()} CPUs, load average at start {' '.join(f'{v:.2f}' for v in load_at_start)} "
           f"and end {' '.join(f'{v:.2f}' for v in os.getloadavg())}, "
           f"Python {platform.python_version()}, Chromium {version} (headless, {CHROMIUM}), "

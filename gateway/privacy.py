@@ -12,10 +12,18 @@ import json
 import re
 from typing import Any
 
-# Keys whose values are personal anywhere in a message; `name` only beside a phone or an address.
-PERSONAL_KEYS = frozenset({"id_number", "phone", "email", "address", "full_name", "payer_name"})
-PERSON_MARKERS = frozenset({"phone", "address", "id_number"})
-LONG_NUMBER = re.compile(r"\d{9,}")
+# Keys whose values are personal anywhere in a message (compared in lower case), with the
+# Vietnamese field names partners use; `name` only beside a phone, an address or an ID number.
+PERSONAL_KEYS = frozenset({
+    "id_number", "phone", "email", "address", "full_name", "payer_name",
+    "hoten", "hotennguoinop", "chuhoso", "sodienthoai", "dienthoai", "diachi", "socccd", "socmnd",
+    "sodinhdanh", "sogiayto",
+})
+ID_KEYS = frozenset({"id_number", "socccd", "socmnd", "sodinhdanh", "sogiayto"})
+PERSON_MARKERS = frozenset({"phone", "address", "id_number", "sodienthoai", "diachi"})
+# 9 or more digits, single spaces or dots between them allowed (0912 345 678, +84 912.345.678),
+# not inside a word: ID and phone numbers, never a tracking number such as EB694554395VN.
+LONG_NUMBER = re.compile(r"(?<![\w+])\+?\d(?:[ .]?\d){8,}(?!\w)")
 
 
 def mask_id_number(number: str | None) -> str | None:
@@ -38,27 +46,43 @@ def citizen_key(number: str, key: bytes) -> str:
 
 
 def mask_personal(value: Any) -> Any:
-    """A copy of a decoded JSON value with personal fields masked."""
+    """A copy of a decoded JSON value with personal fields masked, and ID and phone numbers
+    masked in every other text (a note may quote them)."""
     if isinstance(value, dict):
-        personal = PERSONAL_KEYS | ({"name"} if PERSON_MARKERS & value.keys() else set())
-        return {key: _mask_field(key, item) if key in personal else mask_personal(item) for key, item in value.items()}
+        keys = {str(key).lower() for key in value}
+        personal = PERSONAL_KEYS | ({"name"} if PERSON_MARKERS & keys else set())
+        return {key: _mask_field(str(key).lower(), item) if str(key).lower() in personal else mask_personal(item)
+                for key, item in value.items()}
     if isinstance(value, list):
         return [mask_personal(item) for item in value]
-    return value
+    return mask_numbers(value) if isinstance(value, str) else value
+
+
+def mask_numbers(text: str) -> str:
+    """Free text (a note, an error a partner sent back, a body that is not JSON): runs of 9 or
+    more digits, the length of ID and phone numbers, masked."""
+    return LONG_NUMBER.sub(lambda match: mask_id_number(re.sub(r"[ .+]", "", match.group())) or "", text)
 
 
 def mask_payload(payload: bytes) -> str:
-    """A message body for display: JSON with personal fields masked; other text with long digit
-    runs (ID and phone numbers) masked."""
+    """A message body for display: JSON with personal fields masked, and long digit runs in
+    what is left (a number quoted inside a note); other text with long digit runs masked."""
     text = payload.decode(errors="replace")
     try:
         decoded = json.loads(text)
-    except ValueError:
-        return LONG_NUMBER.sub(lambda match: mask_id_number(match.group()) or "", text)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read
+        return mask_numbers(text)
     return json.dumps(mask_personal(decoded), ensure_ascii=False, indent=2)
 
 
 def _mask_field(key: str, value: Any) -> Any:
-    if not isinstance(value, str):
-        return mask_personal(value)
-    return mask_id_number(value) if key == "id_number" else mask_text(value)
+    """Everything under a personal key is masked, whatever its shape (an address object, a phone
+    number written as a number)."""
+    if isinstance(value, dict):
+        return {inner: _mask_field(key, item) for inner, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_field(key, item) for item in value]
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value)
+    return mask_id_number(text) if key in ID_KEYS else mask_text(text)

@@ -3,23 +3,25 @@ discarding need the operator role and a reason; both are operator actions (messa
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from gateway.ops.console.actions import OperatorActions
 from gateway.reliability.dead_letters import DeadLetters, NotReplayable, State, describe
 
 REPLAY_LIMIT = 1000
+DeadLetterId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
                    Field(description="Why: kept with the action in the message log")]
 
 
 class ReplayRequest(BaseModel):
-    ids: list[int] = Field(default_factory=list, description="Dead letters to replay")
+    ids: list[DeadLetterId] = Field(default_factory=list, max_length=REPLAY_LIMIT, description="Dead letters to replay")
     connector: str | None = Field(default=None, description="...or every open dead letter of this connector")
     dossier: str | None = Field(default=None, description="...or of this dossier (with connector: of both)")
     since: AwareDatetime | None = Field(default=None, description="...created at or after this time")
     until: AwareDatetime | None = Field(default=None, description="...created before this time")
+    again: bool = Field(default=False, description="Also replay letters replayed before (named by id)")
     reason: Reason
 
     @model_validator(mode="after")
@@ -30,7 +32,7 @@ class ReplayRequest(BaseModel):
 
 
 class DiscardRequest(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=REPLAY_LIMIT, description="Dead letters to give up on")
+    ids: list[DeadLetterId] = Field(min_length=1, max_length=REPLAY_LIMIT, description="Dead letters to give up on")
     reason: Reason
 
 
@@ -52,7 +54,7 @@ def dead_letters_router(dead_letters: DeadLetters, retry_topics: set[str], actio
 
     @router.get("/{dead_letter_id}", summary="One dead letter, with the original message (personal data masked)",
                 responses={404: {"description": "No such dead letter"}})
-    async def show_dead_letter(dead_letter_id: int) -> dict:
+    async def show_dead_letter(dead_letter_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> dict:
         letter = await dead_letters.get(dead_letter_id)
         if letter is None:
             raise HTTPException(404, detail=f"there is no dead letter {dead_letter_id}")
@@ -60,7 +62,9 @@ def dead_letters_router(dead_letters: DeadLetters, retry_topics: set[str], actio
 
     @router.post("/replay", summary="Send dead letters back through their connector's retry topic",
                  responses={404: {"description": "No such dead letter"},
-                            409: {"description": "Discarded, or the connector has no retry topic (the message was unreadable)"}})
+                            409: {"description": "Nothing was sent: one is discarded, replayed already (without "
+                                                 "again), or of a connector with no retry topic (an unreadable "
+                                                 "message)"}})
     async def replay_dead_letters(request: ReplayRequest, http: Request) -> dict:
         ids = list(request.ids)
         if request.connector or request.dossier or request.since or request.until:
@@ -74,7 +78,7 @@ def dead_letters_router(dead_letters: DeadLetters, retry_topics: set[str], actio
             raise HTTPException(404, detail=f"there is no dead letter {', '.join(map(str, unknown))}")
         principal = http.state.principal
         try:
-            replayed = await dead_letters.replay(sorted(letters), principal.name, retry_topics)
+            replayed = await dead_letters.replay(sorted(letters), principal.name, retry_topics, request.again)
         except NotReplayable as error:
             raise HTTPException(409, detail=str(error)) from None
         action_id = await actions.record(

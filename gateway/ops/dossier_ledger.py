@@ -4,6 +4,7 @@ dossiers to the one-stop system. Operators trace dossiers from it; `demo` counts
 import logging
 import os
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from faststream.kafka import KafkaBroker
 from sqlalchemy import and_, case, or_
@@ -38,6 +39,7 @@ DECISIONS = (DossierStatus.ACCEPTED, DossierStatus.REFUSED, DossierStatus.SUPPLE
 
 def install(broker: KafkaBroker, context: RoleContext) -> None:
     id_key = citizen_id_key(context.settings)
+    local_zone = ZoneInfo(context.settings.calendar.timezone)
     updates = OneGateUpdates(broker, context.message_log, role=NAME,
                              description="Acknowledges each new dossier to the one-stop system (kind=received).")
 
@@ -57,7 +59,7 @@ def install(broker: KafkaBroker, context: RoleContext) -> None:
             if not await claim_message(session, NAME, delivery.message_id):
                 context.counters.add(FLOW, "duplicates")
                 return
-            await _apply(session, event.root, id_key)
+            await _apply(session, event.root, id_key, local_zone)
             if isinstance(event.root, DossierSubmitted):
                 # Published before the transaction commits: a crash in between redelivers the
                 # event and publishes the same acknowledgement id again, never none at all.
@@ -77,7 +79,8 @@ def citizen_id_key(settings) -> bytes | None:
     return value.encode() if value else None
 
 
-async def _apply(session: AsyncSession, event: DossierSubmitted | DossierStatusChanged, id_key: bytes | None) -> None:
+async def _apply(session: AsyncSession, event: DossierSubmitted | DossierStatusChanged, id_key: bytes | None,
+                 local_zone: ZoneInfo) -> None:
     """One upsert per event: no read-modify-write, so concurrent workers cannot lose an update."""
     now = datetime.now(UTC)
     table = DossierRecord.__table__
@@ -88,18 +91,25 @@ async def _apply(session: AsyncSession, event: DossierSubmitted | DossierStatusC
         id_number = dossier.applicant.id_number
         row |= {"procedure_code": dossier.procedure_code, "agency_code": dossier.agency_code,
                 "status": int(dossier.status), "status_sequence": 0, "received_at": stored(dossier.received_at),
-                "due_at": stored(dossier.due_at), "channel": dossier.channel, "fee_charging": bool(dossier.fees) or None,
+                "due_at": stored(dossier.due_at), "channel": dossier.channel,
+                "fee_charging": True if sum(fee.amount_vnd for fee in dossier.fees) > 0 else None,
                 "citizen_key": citizen_key(id_number, id_key) if id_number and id_key else None,
                 "citizen_masked": mask_id_number(id_number)}
     else:
         change = event.status_change
         changed_at = stored(change.changed_at)
         # A result is returned whoever reports it: the one-stop system, or the post on delivery.
-        row |= {"status": int(change.status), "status_sequence": change.sequence,
-                "fee_charging": True if change.fee_assessment is not None else None,
+        # A report numbered apart (a ministry's, the post's) that comes first does not take the
+        # one-stop system's place in the sequence.
+        row |= {"status": int(change.status), "status_sequence": change.sequence if change.reported_by is None else 0,
+                "fee_charging": True if change.fee_assessment is not None
+                and sum(fee.amount_vnd for fee in change.fee_assessment.fees) > 0 else None,
                 "returned_at": changed_at if change.status is DossierStatus.RESULT_RETURNED else None}
         if change.reported_by is None:
-            row |= {"due_at": stored(change.due_at) if change.due_at and change.due_at.tzinfo else None,
+            # NgayKetThucTheoQuyDinh may come without an offset: it is the province's local time.
+            due_at = change.due_at.replace(tzinfo=local_zone) if change.due_at and not change.due_at.tzinfo \
+                else change.due_at
+            row |= {"due_at": stored(due_at),
                     "decided_at": changed_at if change.status in DECISIONS else None}
     statement = insert_for(session, table).values(**row)
     proposed = statement.excluded
@@ -113,7 +123,8 @@ async def _apply(session: AsyncSession, event: DossierSubmitted | DossierStatusC
             "received_at": proposed.received_at, "channel": proposed.channel,
             "citizen_key": proposed.citizen_key, "citizen_masked": proposed.citizen_masked,
             # A later status change may have moved the appointment date already.
-            "due_at": case((current.status_sequence == 0, proposed.due_at), else_=current.due_at),
+            "due_at": case((or_(current.status_sequence == 0, current.due_at.is_(None)), proposed.due_at),
+                           else_=current.due_at),
             # A status change that overtook the submission keeps its status.
             "status": case((current.status_sequence == 0, proposed.status), else_=current.status),
         }

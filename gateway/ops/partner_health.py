@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import case, or_, select
 
+from gateway.privacy import mask_numbers
 from gateway.reliability.breaker import Breakers
 from gateway.runtime.background import Periodic
 from gateway.store.database import Database
@@ -75,5 +76,6 @@ async def read_partner_health(database: Database) -> list[dict]:
         rows = (await session.scalars(select(PartnerHealth).order_by(PartnerHealth.partner))).all()
     return [{"partner": row.partner, "breaker": row.state,
              "last_success_at": iso(row.last_success_at), "last_error_at": iso(row.last_error_at),
-             "last_error": row.last_error, "reported_at": iso(row.updated_at)} for row in rows]
+             "last_error": mask_numbers(row.last_error) if row.last_error else None,
+             "reported_at": iso(row.updated_at)} for row in rows]
 

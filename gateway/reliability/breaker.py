@@ -65,9 +65,12 @@ class CircuitBreaker:
         self._set(BreakerState.CLOSED)
 
     def answered_with_error(self, error: BaseException) -> None:
-        """The partner answered, with a permanent error: it is up, and the error is shown."""
+        """The partner answered, with a permanent error: it is up (the circuit closes), but this
+        is no success to show; the error is shown."""
         self._note(error)
-        self.succeeded()
+        self._failures = 0
+        self._probing = False
+        self._set(BreakerState.CLOSED)
 
     def released(self) -> None:
         """The call never reached the partner (the gateway held it back): no verdict on its health."""

@@ -17,7 +17,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.privacy import mask_payload
+from gateway.privacy import mask_numbers, mask_payload
 from gateway.runtime.messaging import RawMessage
 from gateway.store.database import Database
 from gateway.store.tables import DeadLetter, DeadLetterReplay
@@ -123,33 +123,51 @@ class DeadLetters:
         async with self.database.transaction() as session:
             return await session.get(DeadLetter, dead_letter_id)
 
-    async def replay(self, dead_letter_ids: list[int], requested_by: str, retry_topics: set[str]) -> list[int]:
-        """Send each dead letter back through its connector's retry topic; the ids replayed.
-        Raises NotReplayable for a connector that has no retry topic (its dead letters are
-        messages nobody could read: fix the producer and send them again)."""
+    async def replay(self, dead_letter_ids: list[int], requested_by: str, retry_topics: set[str],
+                     again: bool = False) -> list[int]:
+        """Send each dead letter back through its connector's retry topic, as a fresh first
+        attempt with the message's own identity; the ids replayed.
+
+        All are checked before any is sent: one that cannot be replayed (discarded; already
+        replayed, unless `again`; a connector with no retry topic, whose dead letters are messages
+        nobody could read) raises NotReplayable and nothing is sent. One that a concurrent
+        request replays or discards meanwhile is left out."""
+        letters = [letter for letter in [await self.get(i) for i in dead_letter_ids] if letter is not None]
+        for letter in letters:
+            if problem := _not_replayable(letter, retry_topics, again):
+                raise NotReplayable(problem)
         replayed = []
-        for dead_letter_id in dead_letter_ids:
+        for letter in letters:
             now = datetime.now(UTC)
             async with self.database.transaction() as session:
-                letter = await session.get(DeadLetter, dead_letter_id, with_for_update=True)
-                if letter is None:
+                locked = await session.get(DeadLetter, letter.id, with_for_update=True)
+                if locked is None or _not_replayable(locked, retry_topics, again):
                     continue
-                if letter.discarded_at is not None:
-                    raise NotReplayable(f"dead letter {letter.id} was discarded by {letter.discarded_by}: "
-                                        f"{letter.discard_reason}")
-                if retry_topic_name(letter.connector) not in retry_topics:
-                    raise NotReplayable(f"dead letter {letter.id} belongs to {letter.connector}, which has no retry "
-                                        "topic: correct the message at its producer and send it again")
-                headers = {**json.loads(letter.headers), RETRY_ATTEMPT: "0",
-                           RETRY_DUE_AT: str(int(now.timestamp() * 1000)), "replay_of_dead_letter": str(letter.id)}
-                await self.broker.publish(base64.b64decode(letter.payload), retry_topic_name(letter.connector),
-                                          key=(letter.key or "").encode() or None, headers=headers)
-                letter.replay_count += 1
-                letter.last_replayed_at = now
-                session.add(DeadLetterReplay(dead_letter_id=letter.id, replayed_at=now, requested_by=requested_by))
-            replayed.append(dead_letter_id)
-            log.info("dead letter %s replayed to %s by %s", dead_letter_id, letter.connector, requested_by)
+                # The identity it had at its source, even if its producer set none (else FastStream
+                # would give the copy an id of its own, and the dossier would be lost).
+                headers = {**json.loads(locked.headers), "message_id": locked.message_id,
+                           "correlation_id": locked.dossier_code, RETRY_ATTEMPT: "0",
+                           RETRY_DUE_AT: str(int(now.timestamp() * 1000)), "replay_of_dead_letter": str(locked.id)}
+                await self.broker.publish(base64.b64decode(locked.payload), retry_topic_name(locked.connector),
+                                          key=(locked.key or "").encode() or None, headers=headers)
+                locked.replay_count += 1
+                locked.last_replayed_at = now
+                session.add(DeadLetterReplay(dead_letter_id=locked.id, replayed_at=now, requested_by=requested_by))
+            replayed.append(letter.id)
+            log.info("dead letter %s replayed to %s by %s", letter.id, letter.connector, requested_by)
         return replayed
+
+
+def _not_replayable(letter: DeadLetter, retry_topics: set[str], again: bool) -> str | None:
+    if letter.discarded_at is not None:
+        return f"dead letter {letter.id} was discarded by {letter.discarded_by}: {letter.discard_reason}"
+    if retry_topic_name(letter.connector) not in retry_topics:
+        return (f"dead letter {letter.id} belongs to {letter.connector}, which has no retry topic: correct the "
+                "message at its producer and send it again")
+    if letter.replay_count and not again:
+        return (f"dead letter {letter.id} was replayed already ({iso(letter.last_replayed_at)}); "
+                "ask again with again=true to send it once more")
+    return None
 
 
 def describe(letter: DeadLetter, with_payload: bool = False) -> dict:
@@ -157,9 +175,9 @@ def describe(letter: DeadLetter, with_payload: bool = False) -> dict:
     data = {
         "id": letter.id, "connector": letter.connector, "dossier_code": letter.dossier_code,
         "message_id": letter.message_id, "source": f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}",
-        "attempts": letter.attempts, "error_class": letter.error_class, "error_message": letter.error_message,
-        "created_at": iso(letter.created_at), "replay_count": letter.replay_count,
-        "last_replayed_at": iso(letter.last_replayed_at), "state": state_of(letter),
+        "attempts": letter.attempts, "error_class": letter.error_class,
+        "error_message": mask_numbers(letter.error_message), "created_at": iso(letter.created_at),
+        "replay_count": letter.replay_count, "last_replayed_at": iso(letter.last_replayed_at), "state": state_of(letter),
         "discarded_at": iso(letter.discarded_at), "discarded_by": letter.discarded_by,
         "discard_reason": letter.discard_reason,
     }

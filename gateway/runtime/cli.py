@@ -484,11 +484,13 @@ def users_disable(name: str, enable: Annotated[bool, typer.Option("--enable", he
 
 @users_app.command("token")
 def users_token(name: str, label: Annotated[str, typer.Option(help="What the token is for")] = "cli",
-                days: Annotated[float | None, typer.Option(help="Expires after this many days; none: never")] = 90,
+                days: Annotated[float, typer.Option(help="Expires after this many days")] = 90,
+                no_expiry: Annotated[bool, typer.Option("--no-expiry", help="Never expires (until the user is "
+                                                        "disabled)")] = False,
                 config: ConfigOption = None) -> None:
     """Issue an API token acting as the user (for scripts and this CLI: export OPERATOR_TOKEN=...).
     It is shown once; only its hash is kept."""
-    token = _users(config, lambda users: users.issue_token(name, label, days))
+    token = _users(config, lambda users: users.issue_token(name, label, None if no_expiry else days))
     print(token)
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 from typing import Any, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -356,8 +357,7 @@ SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key")
 
 def masked_settings(settings: Settings) -> dict[str, Any]:
     """The effective settings as data, with secret values hidden and secret references resolved to (set)/(not set)."""
-    data = settings.model_dump(mode="json")
-    data["database"]["url"] = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", data["database"]["url"])
+    data = _mask_urls(settings.model_dump(mode="json"))
     for partner in data["partners"].values():
         partner["credentials"] = {
             name: f"${env_name} ({'set' if env_name in os.environ else 'not set'})"
@@ -365,6 +365,24 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
         }
         partner["options"] = _mask_secret_keys(partner["options"])
     return data
+
+
+def _mask_urls(value: Any) -> Any:
+    """Every URL with its password (user:PASSWORD@host, the password may hold an @) and its query
+    values masked: a partner endpoint may carry a key."""
+    if isinstance(value, dict):
+        return {key: _mask_urls(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(item) for item in value]
+    if isinstance(value, str) and "://" in value:
+        parts = urlsplit(value)
+        netloc = parts.netloc
+        if "@" in netloc:
+            user_info, _, host = netloc.rpartition("@")
+            netloc = f"{user_info.split(':', 1)[0]}:***@{host}" if ":" in user_info else f"***@{host}"
+        query = "&".join(f"{pair.split('=', 1)[0]}=***" for pair in parts.query.split("&")) if parts.query else ""
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return value
 
 
 def _mask_secret_keys(value: Any) -> Any:

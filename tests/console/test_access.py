@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from gateway.audit.message_log import export as export_message_log
 from gateway.connectors.webhook.simulator import WebhookReceiver
-from gateway.ops.console.auth import SESSION_COOKIE, TOKEN_ENV, Users, required_role
+from gateway.ops.console.auth import SESSION_COOKIE, TOKEN_ENV, UserError, Users, required_role
 from gateway.runtime.app import Gateway, Plan
 from gateway.runtime.cli import app as cli_app
 from gateway.runtime.roles import select_roles
@@ -282,6 +282,9 @@ async def test_a_viewer_session_reads_but_cannot_replay_or_discard(
             assert refused.status_code == 403, refused.text
             assert "operator" in refused.json()["detail"], refused.text
         await assert_nothing_done(gateway, api, cookie, letter, DOSSIER_A)
+        # A viewer may sign out (with the CSRF token), and the session ends.
+        assert (await api.delete("/api/v1/console/session", headers=changing)).status_code == 204
+        assert (await api.get("/api/v1/console/session", headers=cookie)).status_code == 401
 
 
 async def test_api_tokens_viewer_forbidden_unknown_expired_and_disabled_refused(
@@ -292,7 +295,8 @@ async def test_api_tokens_viewer_forbidden_unknown_expired_and_disabled_refused(
     users = await add_user(gateway, "vic", "viewer")
     await users.add("otto", "operator", PASSWORD)
     viewer_token = await users.issue_token("vic", "test", days=30)
-    expired_token = await users.issue_token("otto", "test", days=-1)
+    with pytest.raises(UserError, match="positive number of days"):
+        await users.issue_token("otto", "test", days=-1)
     past_token = await users.issue_token("otto", "test", days=30)
     async with gateway.database.transaction() as session:  # the clock moved on: it expired yesterday
         await session.execute(update(ConsoleCredential).where(ConsoleCredential.label == "test",
@@ -300,6 +304,7 @@ async def test_api_tokens_viewer_forbidden_unknown_expired_and_disabled_refused(
                               .values(expires_at=datetime.now(UTC) - timedelta(days=1)))
     disabled_token = await users.issue_token("otto", "soon disabled", days=30)
     await users.change("otto", disabled=True)
+    await users.change("otto", disabled=False)  # enabled again: the old token stays dead
 
     async with client(gateway) as api:
         cookie, _ = await sign_in(api, "vic")
@@ -317,7 +322,6 @@ async def test_api_tokens_viewer_forbidden_unknown_expired_and_disabled_refused(
             "unknown": "gwt_" + "A" * 43,
             "made up": "let-me-in",
             "a session secret used as a token": session_secret,
-            "expired (issued with days=-1)": expired_token,
             "expired (expires_at in the past)": past_token,
             "of a disabled user": disabled_token,
         }
@@ -566,3 +570,36 @@ async def test_a_blank_reason_is_no_reason(start_gateway: StartGateway) -> None:
                    for reason in (" ", "   \t\n")}
     statuses = {route: answer.status_code for route, answer in answers.items()}
     assert all(status == 422 for status in statuses.values()), f"a blank reason is accepted: {statuses}"
+
+
+async def test_a_replay_sends_all_or_nothing_and_once_unless_asked_again(
+        start_gateway: StartGateway, receiver: WebhookReceiver) -> None:
+    """One letter of a request that cannot be replayed (discarded) stops the whole request before
+    anything is sent, with no operator action; a letter replayed already goes again only with
+    `again`."""
+    gateway = await webhook_gateway(start_gateway, receiver)
+    ids = await make_dead_letters(gateway, receiver, DOSSIER_A, DOSSIER_B)
+    users = await add_user(gateway, "olga", "operator")
+    token = await users.issue_token("olga", "test", days=1)
+    async with client(gateway) as api:
+        discarded = await api.post("/api/v1/dead-letters/discard", headers=bearer(token),
+                                   json={"ids": [ids[DOSSIER_B]], "reason": "sent twice by the one-stop system"})
+        assert discarded.status_code == 200, discarded.text
+        both = await api.post("/api/v1/dead-letters/replay", headers=bearer(token),
+                              json={"ids": [ids[DOSSIER_A], ids[DOSSIER_B]], "reason": "partner back"})
+        assert both.status_code == 409 and "discarded" in both.json()["detail"], both.text
+        assert await letter_state(gateway, ids[DOSSIER_A]) == (0, None)
+        actions = (await api.get("/api/v1/console/actions", headers=bearer(token))).json()
+        assert [action["action"] for action in actions] == ["discard dead letters"]
+
+        receiver.refused_dossiers = set()
+        first = await api.post("/api/v1/dead-letters/replay", headers=bearer(token),
+                               json={"ids": [ids[DOSSIER_A]], "reason": "partner back"})
+        second = await api.post("/api/v1/dead-letters/replay", headers=bearer(token),
+                                json={"ids": [ids[DOSSIER_A]], "reason": "partner back"})
+        again = await api.post("/api/v1/dead-letters/replay", headers=bearer(token),
+                               json={"ids": [ids[DOSSIER_A]], "reason": "once more", "again": True})
+    assert first.json()["replayed"] == [ids[DOSSIER_A]]
+    assert second.status_code == 409 and "replayed already" in second.json()["detail"], second.text
+    assert again.json()["replayed"] == [ids[DOSSIER_A]]
+    assert (await letter_state(gateway, ids[DOSSIER_A]))[0] == 2

@@ -69,7 +69,11 @@ def console_router(parts: ConsoleParts) -> APIRouter:
 
     @router.get("/flows", summary="Flows over the last 5 minutes, hour and day; lag; partner health")
     async def flows() -> dict:
-        return {"generated_at": datetime.now(UTC).isoformat(), "flows": await flow_windows(database),
+        flows = await flow_windows(database)
+        totals = await parts.counters.read()
+        for flow in flows:
+            flow["totals"] = totals.get(flow["flow"], {})
+        return {"generated_at": datetime.now(UTC).isoformat(), "flows": flows,
                 "lag": parts.sampler.lag if parts.sampler else [],
                 "partners": await read_partner_health(database),
                 "dead_letters_open": sum((await parts.dead_letters.open_counts()).values())}
@@ -87,7 +91,8 @@ def console_router(parts: ConsoleParts) -> APIRouter:
         except CitizenSearchOff as error:
             raise HTTPException(409, detail=str(error)) from None
         if not found:
-            raise HTTPException(404, detail="no dossier found" if citizen_id else f"the gateway has not seen {dossier}")
+            raise HTTPException(404, detail="no dossier found for that ID number" if citizen_id is not None
+                                else f"the gateway has not seen {dossier}")
         return await trace(database, settings, found)
 
     @router.get("/deadlines", summary="Acceptance decisions due or overdue; dossiers past their appointment date")

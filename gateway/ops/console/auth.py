@@ -50,6 +50,8 @@ PUBLIC = (
     ("POST", re.compile(r"^/api/v1/signatures/verify$")),
     ("POST", re.compile(r"^/api/v1/console/session$")),  # signing in
 )
+# Changes any signed-in user may make: signing out.
+ANY_ROLE = (("DELETE", re.compile(r"^/api/v1/console/session$")),)
 READING = ("GET", "HEAD", "OPTIONS")
 TOKEN_ENV = "OPERATOR_TOKEN"  # where the CLI and `gateway demo` find their API token
 
@@ -114,7 +116,8 @@ class Users:
 
     async def change(self, name: str, *, role: str | None = None, password: str | None = None,
                      disabled: bool | None = None) -> None:
-        """Change a user; a new password, a new role or disabling signs the user out everywhere."""
+        """Change a user; a new password, a new role or disabling signs the user out everywhere.
+        Disabling also deletes the user's API tokens: enabling again does not bring them back."""
         if role is not None and role not in ROLES:
             raise UserError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         if password is not None:
@@ -130,8 +133,10 @@ class Users:
                 user.password_hash = encoded
             if disabled is not None:
                 user.disabled = disabled
-            await session.execute(delete(ConsoleCredential).where(
-                ConsoleCredential.user_name == name, ConsoleCredential.kind == "session"))
+            ended = [ConsoleCredential.user_name == name]
+            if not disabled:
+                ended.append(ConsoleCredential.kind == "session")
+            await session.execute(delete(ConsoleCredential).where(*ended))
 
     async def list(self) -> list[dict]:
         async with self.database.transaction() as session:
@@ -142,12 +147,15 @@ class Users:
         """A new session for the right name and password, else None (and the failure counts)."""
         if self._locked_out(name):
             return None
+        # Counted as a failure before the check, so requests sent side by side cannot try more
+        # than FAILURES_ALLOWED passwords; taken back if it is right.
+        attempt = time.monotonic()
+        self._failures.setdefault(name, []).append(attempt)
         async with self.database.transaction() as session:
             user = await session.get(ConsoleUser, name)
         encoded = user.password_hash if user is not None else _DECOY_HASH
         matches = await asyncio.to_thread(password_matches, password, encoded)
         if user is None or user.disabled or not matches:
-            self._failures.setdefault(name, []).append(time.monotonic())
             return None
         self._failures.pop(name, None)
         secret, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
@@ -169,6 +177,9 @@ class Users:
                 ConsoleCredential.secret_hash == principal.secret_hash))
 
     async def issue_token(self, name: str, label: str, days: float | None) -> str:
+        """A new API token for `name`, valid `days` (None: until the user is disabled)."""
+        if days is not None and days <= 0:
+            raise UserError("a token lasts a positive number of days (or never expires: --no-expiry)")
         secret = "gwt_" + secrets.token_urlsafe(32)
         now = datetime.now(UTC)
         async with self.database.transaction() as session:
@@ -176,7 +187,7 @@ class Users:
                 raise UserError(f"there is no user {name}")
             session.add(ConsoleCredential(secret_hash=secret_hash(secret), kind="token", user_name=name,
                                           label=label[:200], created_at=now,
-                                          expires_at=now + timedelta(days=days) if days else None))
+                                          expires_at=now + timedelta(days=days) if days is not None else None))
         return secret
 
     async def principal_of(self, secret: str, kind: str) -> Principal | None:
@@ -218,7 +229,9 @@ def required_role(method: str, path: str) -> str | None:
         return None  # the console's pages and assets, health, metrics, API docs
     if any(method == public_method and pattern.match(path) for public_method, pattern in PUBLIC):
         return None
-    return "viewer" if method in READING else "operator"
+    if method in READING or any(method == any_method and pattern.match(path) for any_method, pattern in ANY_ROLE):
+        return "viewer"
+    return "operator"
 
 
 class AccessGuard:
@@ -265,8 +278,8 @@ class AccessGuard:
         if principal is None:
             return 401, "sign in first: a console session or an API token (Authorization: Bearer) is needed"
         if principal.via == "session" and method not in READING:
-            sent = dict(scope["headers"]).get(CSRF_HEADER.encode(), b"").decode("latin-1")
-            if not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token):
+            sent = dict(scope["headers"]).get(CSRF_HEADER.encode(), b"")
+            if not principal.csrf_token or not hmac.compare_digest(sent, principal.csrf_token.encode()):
                 return 403, f"the {CSRF_HEADER} header does not match this session (reload the console)"
         if RANK[principal.role] < RANK[needed]:
             return 403, f"this needs the {needed} role; {principal.name} is {principal.role}"

@@ -24,6 +24,8 @@ from gateway.store.times import stored
 
 PAID = "paid"  # payments.state once the provider confirmed it
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+YEARS = (2000, 2100)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run such a cell
 LEVELS = ("province", "district", "commune", "unknown")
 COUNTS = ("received", "online", "fee_charging", "paid_online", "results_returned", "returned_by_post", "synced")
 SHARES = {"online_share": ("online", "received"), "paid_online_share": ("paid_online", "fee_charging"),
@@ -39,6 +41,8 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
         first = datetime.strptime(month, "%Y-%m").replace(tzinfo=VIETNAM)
     except ValueError:
         raise BadMonth(f"month must be YYYY-MM, not {month!r}") from None
+    if not YEARS[0] <= first.year <= YEARS[1]:
+        raise BadMonth(f"month must be in the years {YEARS[0]} to {YEARS[1]}, not {month!r}")
     following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     return first, datetime.combine(following, datetime.min.time(), VIETNAM)
 
@@ -118,12 +122,18 @@ def report_csv(report: dict, language: str) -> str:
     writer.writerow(HEADINGS[language])
     names = LEVEL_NAMES[language]
     for row in [*report["rows"], *report["levels"], report["total"]]:
-        writer.writerow([names[row["level"]], row["agency_code"] or "", row["agency_name"] or "",
+        writer.writerow([names[row["level"]], _cell(row["agency_code"]), _cell(row["agency_name"]),
                          row["received"], row["online"], _percent(row, "online_share"), row["fee_charging"],
                          row["paid_online"], _percent(row, "paid_online_share"), row["results_returned"],
                          row["returned_by_post"], _percent(row, "returned_by_post_share"), row["synced"],
                          _percent(row, "synced_share")])
     return out.getvalue()
+
+
+def _cell(text: str | None) -> str:
+    """Text from the intake or the configuration, never read as a formula (CSV injection)."""
+    text = text or ""
+    return f"'{text}" if text.startswith(FORMULA_START) else text
 
 
 def _percent(row: dict, share: str) -> str:

@@ -2,6 +2,8 @@
 lag per group and topic, open dead letters, and dossiers overdue or due soon. They go to
 /metrics (for the alert rules) and to the console's Flows page."""
 
+import asyncio
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -16,6 +18,8 @@ from gateway.store.database import Database
 from gateway.store.tables import FlowSubscription
 
 log = logging.getLogger(__name__)
+
+LAG_TIMEOUT_S = 10.0
 
 
 class ConsoleSampler:
@@ -50,12 +54,26 @@ class ConsoleSampler:
             self._offsets = None
 
     async def sample(self) -> None:
-        for name, measure in (("consumer lag", self._measure_lag), ("dead letters", self._measure_dead_letters),
-                              ("deadlines", self._measure_deadlines)):
+        for name, measure in (("dead letters", self._measure_dead_letters), ("deadlines", self._measure_deadlines),
+                              ("consumer lag", self._measure_lag_in_time)):
             try:
                 await measure()
             except Exception as error:  # noqa: BLE001 - one figure missing must not stop the others
-                log.warning("console: %s not measured: %s", name, error)
+                log.warning("console: %s not measured: %s", name, error or type(error).__name__)
+
+    async def _measure_lag_in_time(self) -> None:
+        """Lag not measured is no lag: a figure left from before Kafka went away would say all is
+        well (and ConsumerLagGrowing could never fire), so the figures go and the page shows none."""
+        try:
+            await asyncio.wait_for(self._measure_lag(), LAG_TIMEOUT_S)
+        except Exception:
+            self.lag = []
+            self._lag.clear()
+            offsets, self._offsets = self._offsets, None  # connect afresh next round
+            if offsets is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(offsets.stop(), 2)
+            raise
 
     async def _measure_lag(self) -> None:
         async with self.database.transaction() as session:

@@ -384,7 +384,7 @@
   function parseHash() {
     const hash = location.hash.replace(/^#\/?/, "");
     const [name, query = ""] = hash.split("?");
-    return { name: PAGES[name] ? name : "flows", params: new URLSearchParams(query) };
+    return { name: Object.hasOwn(PAGES, name) ? name : "flows", params: new URLSearchParams(query) };
   }
 
   function stopPolling() {

@@ -1,0 +1,56 @@
+"""What operators see of personal data: masking of dead-letter payloads and partner errors, the
+keyed hash behind a search by ID number, and report cells a spreadsheet would run."""
+
+import json
+
+from gateway.ops.console.report import report_csv
+from gateway.privacy import citizen_key, mask_id_number, mask_numbers, mask_payload
+
+ID_NUMBER, PHONE = "046190000123", "0912345678"
+
+
+def test_personal_fields_are_masked_whatever_their_shape_or_language() -> None:
+    event = {
+        "dossier": {
+            "code": "000.00.15.H12-261122-0001",
+            "applicant": {"full_name": "Nguyễn Thị Lan", "id_number": ID_NUMBER, "phone": PHONE,
+                          "address": {"street": "12 Lê Lợi", "ward": "Phường 1"}},
+            "summary": f"Bà Lan, SĐT 0912 345 678, CCCD {ID_NUMBER}",
+            "fees": [{"code": "LP01", "name": "Lệ phí", "amount_vnd": 150000000}],
+            "postal": {"return_to": {"name": "Lan", "phone": 912345678, "address": "12 Lê Lợi"}},
+        },
+        "HoTenNguoiNop": "Trần Văn Bình", "SoDienThoai": "+84 912.345.678", "SoCCCD": ID_NUMBER,
+        "tracking": "EB694554395VN",
+    }
+    shown = mask_payload(json.dumps(event, ensure_ascii=False).encode())
+    for personal in (ID_NUMBER, PHONE, "912345678", "0912 345 678", "912.345.678", "Nguyễn Thị Lan", "Lê Lợi",
+                     "Trần Văn Bình", "Phường 1"):
+        assert personal not in shown, personal
+    decoded = json.loads(shown)
+    assert decoded["dossier"]["applicant"]["id_number"] == "********0123"
+    assert decoded["SoCCCD"] == "********0123"
+    assert decoded["dossier"]["code"] == "000.00.15.H12-261122-0001"  # not personal
+    assert decoded["dossier"]["fees"][0]["amount_vnd"] == 150000000  # a number, not an ID
+    assert decoded["tracking"] == "EB694554395VN"  # digits inside a word are no ID number
+
+
+def test_text_that_is_not_json_and_partner_errors_are_masked_too() -> None:
+    assert ID_NUMBER not in mask_payload(f"<CongDan><SoCCCD>{ID_NUMBER}</SoCCCD></CongDan>".encode())
+    assert mask_payload(b"[" * 100_000)  # too deep for json: shown as text, no RecursionError
+    error = f'422: {{"input":"{PHONE}","citizen":{{"id_number":"{ID_NUMBER}"}}}}'
+    assert PHONE not in mask_numbers(error) and ID_NUMBER not in mask_numbers(error)
+    assert mask_id_number(ID_NUMBER) == "********0123"
+
+
+def test_the_citizen_key_needs_the_key_and_ignores_spacing() -> None:
+    assert citizen_key(ID_NUMBER, b"k1") == citizen_key(f" {ID_NUMBER[:6]} {ID_NUMBER[6:]} ", b"k1")
+    assert citizen_key(ID_NUMBER, b"k1") != citizen_key(ID_NUMBER, b"k2")
+
+
+def test_report_cells_never_start_a_formula() -> None:
+    row = {"level": "unknown", "agency_code": "=HYPERLINK(\"http://x\")", "agency_name": "+cmd|'/C calc'!A0",
+           "received": 1, "online": 1, "fee_charging": 0, "paid_online": 0, "results_returned": 0,
+           "returned_by_post": 0, "synced": 0}
+    text = report_csv({"rows": [row], "levels": [], "total": {**row, "level": None, "agency_code": None,
+                                                              "agency_name": None}}, "en")
+    assert "'=HYPERLINK" in text and "'+cmd" in text
