@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from gateway.connectors.webhook.simulator import WebhookReceiver
 from gateway.domain import Applicant, Dossier, DossierSubmitted
 from gateway.runtime.app import Gateway, Plan
 from gateway.runtime.config import DatabaseSettings, Settings
@@ -83,6 +84,15 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
     yield start
     for gateway in reversed(started):
         await gateway.stop()
+
+
+@pytest.fixture
+async def receiver():
+    """The one-stop system's webhook, played by its simulator on a loopback port."""
+    simulator = WebhookReceiver()
+    await simulator.start()
+    yield simulator
+    await simulator.stop()
 
 
 def sample_dossier(code: str = "000.00.15.H12-261122-0001", **changes: Any) -> Dossier:

@@ -76,14 +76,6 @@ def assert_in_dossier_order(received: list[dict]) -> None:
         last_step[event["dossier"]] = step
 
 
-@pytest.fixture
-async def receiver():
-    simulator = WebhookReceiver()
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
 async def start_webhook_gateway(start_gateway: StartGateway, receiver: WebhookReceiver, **extra) -> Gateway:
     partner = {"endpoint": receiver.url, **FAST_RETRIES}
     return await start_gateway(Plan(roles=select_roles(["webhook"]), run_simulators=False),

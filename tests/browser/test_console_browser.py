@@ -106,7 +106,7 @@ async def test_an_operator_watches_traces_replays_and_reports(
         await page.goto(f"{url}/console")
         await _sign_in(page, "lan", "not-the-password")
         await expect(page.locator("#sign-in-error")).to_be_visible()
-        await page.screenshot(path=SHOTS / "sign-in.png")
+        await _screenshot(page, "sign-in")
         await _sign_in(page, "lan", PASSWORD)
         await expect(page.locator("#whoami")).to_contain_text("lan")
 
@@ -124,7 +124,7 @@ async def test_an_operator_watches_traces_replays_and_reports(
         assert summary["settled"], summary
         assert len(set(seen)) >= 3 and seen == sorted(seen), f"the counters did not move up live: {seen}"
         await expect(intake).to_have_text(re.compile(r"[1-9]"))
-        await page.screenshot(path=SHOTS / "flows.png", full_page=True)
+        await _screenshot(page, "flows")
 
         # A dossier the one-stop system's webhook refuses: it becomes a dead letter.
         webhook = gateway.running.simulators["webhook"]
@@ -155,7 +155,7 @@ async def test_an_operator_watches_traces_replays_and_reports(
             "items => items.map(item => item.dataset.system)"))
         assert {"one-stop", "national_portal", "postal"} <= systems, systems
         assert await timeline.count() >= 5
-        await page.screenshot(path=SHOTS / "trace.png", full_page=True)
+        await _screenshot(page, "trace")
 
         # By the citizen's ID number: found, and shown masked only.
         await page.select_option("#trace-kind", "citizen_id")
@@ -175,7 +175,7 @@ async def test_an_operator_watches_traces_replays_and_reports(
         await expect(page.locator("#dl-payload")).to_contain_text("********4567")
         payload = await page.locator("#dl-payload").text_content()
         assert CITIZEN_ID not in payload and "0987654321" not in payload and "Trần Văn Bình" not in payload
-        await page.screenshot(path=SHOTS / "dead-letters.png", full_page=True)
+        await _screenshot(page, "dead-letters")
         await row.locator("[data-select]").check()
         await page.fill("#dl-reason", "một cửa đã sửa lỗi (the one-stop webhook is fixed)")
         await page.click("#dl-replay-selected")
@@ -190,12 +190,12 @@ async def test_an_operator_watches_traces_replays_and_reports(
         await page.goto(f"{url}/console#/trace?dossier={REFUSED}")
         await expect(page.locator("#trace-timeline li[data-system='operator']")).to_contain_text("lan")
         await expect(page.locator("#trace-timeline")).to_contain_text("201")
-        await page.screenshot(path=SHOTS / "trace-after-replay.png", full_page=True)
+        await _screenshot(page, "trace-after-replay")
 
         # Deadlines: the dossiers still waiting for an acceptance decision are listed.
         await page.goto(f"{url}/console#/deadlines")
         await expect(page.locator("#acceptance-table")).to_be_visible()
-        await page.screenshot(path=SHOTS / "deadlines.png", full_page=True)
+        await _screenshot(page, "deadlines")
 
         # The monthly report, and its CSV: the same figures as the API. The demo's parcels were
         # delivered, so some results count as returned by post.
@@ -206,7 +206,7 @@ async def test_an_operator_watches_traces_replays_and_reports(
         await wait_for(returned_by_post, what="results returned by post in the report")
         await page.goto(f"{url}/console#/report")
         await expect(page.locator("#report-table")).to_be_visible()
-        await page.screenshot(path=SHOTS / "report.png", full_page=True)
+        await _screenshot(page, "report")
         async with page.expect_download() as download_info:
             await page.click("#report-csv")
         download = await download_info.value
@@ -221,11 +221,11 @@ async def test_an_operator_watches_traces_replays_and_reports(
         # Settings, and English.
         await page.goto(f"{url}/console#/settings")
         await expect(page.locator("#settings-json")).to_be_visible()
-        await page.screenshot(path=SHOTS / "settings.png", full_page=True)
+        await _screenshot(page, "settings")
         await page.click("[data-language='en']")
         await page.goto(f"{url}/console#/flows")
         await expect(page.locator("#app-nav")).to_contain_text("Flows")
-        await page.screenshot(path=SHOTS / "flows-en.png", full_page=True)
+        await _screenshot(page, "flows-en")
 
         # A viewer sees the dead letters but no replay or discard, and no settings.
         viewer = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
@@ -236,7 +236,7 @@ async def test_an_operator_watches_traces_replays_and_reports(
         await expect(viewer.locator("#dl-viewer-note")).to_be_visible()
         for action in ("#dl-replay-selected", "#dl-discard-selected", "#dl-bulk-replay", "[data-select]"):
             await expect(viewer.locator(action)).to_have_count(0)
-        await viewer.screenshot(path=SHOTS / "dead-letters-viewer.png", full_page=True)
+        await _screenshot(viewer, "dead-letters-viewer")
         await viewer.goto(f"{url}/console#/settings")
         await expect(viewer.locator("#settings-forbidden")).to_be_visible()
         await expect(viewer.locator("#settings-json")).to_have_count(0)
@@ -245,6 +245,13 @@ async def test_an_operator_watches_traces_replays_and_reports(
     assert not problems, problems
     pages = ("sign-in", "flows", "trace", "dead-letters", "deadlines", "report", "settings", "dead-letters-viewer")
     assert {f"{name}.png" for name in pages} <= {path.name for path in SHOTS.glob("*.png")}
+
+
+async def _screenshot(page, name: str) -> None:
+    """The whole page from its top (tables keep their headers on screen while scrolled: a full-page
+    shot taken scrolled would show a header in the middle)."""
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
 
 
 async def _sign_in(page, name: str, password: str) -> None:

@@ -76,14 +76,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture
-async def receiver():
-    simulator = WebhookReceiver()
-    await simulator.start()
-    yield simulator
-    await simulator.stop()
-
-
 async def webhook_gateway(start_gateway: StartGateway, receiver: WebhookReceiver, console: dict | None = None,
                           **settings) -> Gateway:
     return await start_gateway(Plan(roles=select_roles(["webhook"]), run_simulators=False),
