@@ -130,7 +130,10 @@ class FlowCounters:
     async def read(self) -> dict[str, dict[str, int]]:
         """{flow: {outcome: count}} as stored, plus what this process has not written yet."""
         async with self.database.transaction() as session:
-            flows = await read_all(session)
+            return self.with_pending(await read_all(session))
+
+    def with_pending(self, flows: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        """`flows` as read from the database, plus what this process has not written yet."""
         for (flow, outcome), amount in self._pending.items():
             flows.setdefault(flow, dict.fromkeys(OUTCOMES, 0))
             flows[flow][outcome] = flows[flow].get(outcome, 0) + amount

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import case, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.privacy import mask_numbers
 from gateway.reliability.breaker import Breakers
@@ -71,9 +72,8 @@ async def _upsert(session, partner, state, success_at, error_at, error) -> None:
     }))
 
 
-async def read_partner_health(database: Database) -> list[dict]:
-    async with database.transaction() as session:
-        rows = (await session.scalars(select(PartnerHealth).order_by(PartnerHealth.partner))).all()
+async def read_partner_health(session: AsyncSession) -> list[dict]:
+    rows = (await session.scalars(select(PartnerHealth).order_by(PartnerHealth.partner))).all()
     return [{"partner": row.partner, "breaker": row.state,
              "last_success_at": iso(row.last_success_at), "last_error_at": iso(row.last_error_at),
              "last_error": mask_numbers(row.last_error) if row.last_error else None,

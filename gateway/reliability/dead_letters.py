@@ -99,11 +99,8 @@ class DeadLetters:
             return list((await session.scalars(query)).all())
 
     async def open_counts(self) -> dict[str, int]:
-        """Dead letters neither replayed nor discarded, per connector."""
-        query = (select(DeadLetter.connector, func.count()).where(
-            DeadLetter.replay_count == 0, DeadLetter.discarded_at.is_(None)).group_by(DeadLetter.connector))
         async with self.database.transaction() as session:
-            return {connector: count for connector, count in (await session.execute(query)).all()}
+            return await open_counts(session)
 
     async def discard(self, dead_letter_ids: list[int], discarded_by: str, reason: str) -> list[int]:
         """Mark dead letters as given up on for good (kept, never replayed); the ids discarded.
@@ -156,6 +153,13 @@ class DeadLetters:
             replayed.append(letter.id)
             log.info("dead letter %s replayed to %s by %s", letter.id, letter.connector, requested_by)
         return replayed
+
+
+async def open_counts(session: AsyncSession) -> dict[str, int]:
+    """Dead letters neither replayed nor discarded, per connector."""
+    query = (select(DeadLetter.connector, func.count()).where(
+        DeadLetter.replay_count == 0, DeadLetter.discarded_at.is_(None)).group_by(DeadLetter.connector))
+    return {connector: count for connector, count in (await session.execute(query)).all()}
 
 
 def _not_replayable(letter: DeadLetter, retry_topics: set[str], again: bool) -> str | None:

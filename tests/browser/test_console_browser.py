@@ -145,6 +145,12 @@ async def test_an_operator_watches_traces_replays_and_reports(
         code = (await api.get("/api/v1/postal/shipments", params={"limit": 1})).json()
         traced = code[0]["dossier_code"] if code else summary.get("sample_dossier")
         assert traced, "the demo left no dossier to trace"
+
+        async def synced_to_the_portal() -> bool:
+            trace = (await api.get("/api/v1/console/trace", params={"dossier": traced})).json()
+            return any(entry["system"] == "national_portal" for entry in trace["timeline"])
+
+        await wait_for(synced_to_the_portal, what=f"{traced} at the national portal")
         await page.goto(f"{url}/console#/trace")
         await page.select_option("#trace-kind", "dossier")
         await page.fill("#trace-query", traced)

@@ -51,7 +51,8 @@ async def test_windows_count_the_last_5_minutes_hour_and_day(tmp_path) -> None:
         counters.add("national_portal", "dead_lettered")
         counters.observe_latency("national_portal", 0.3)
         await counters.flush()
-        flows = {flow["flow"]: flow for flow in await flow_windows(database, now)}
+        async with database.transaction() as session:
+            flows = {flow["flow"]: flow for flow in await flow_windows(session, now)}
     finally:
         await database.close()
     portal = flows["national_portal"]["windows"]

@@ -16,9 +16,9 @@ from gateway.ops.console.report import VIETNAM, BadMonth, monthly_report, report
 from gateway.ops.console.sampler import ConsoleSampler
 from gateway.ops.console.trace import CitizenSearchOff, find_dossiers, trace
 from gateway.ops.dossier_ledger import citizen_id_key
-from gateway.ops.flow_counters import FlowCounters
+from gateway.ops.flow_counters import FlowCounters, read_all
 from gateway.ops.partner_health import read_partner_health
-from gateway.reliability.dead_letters import DeadLetters
+from gateway.reliability.dead_letters import DeadLetters, open_counts
 from gateway.runtime.config import Settings, masked_settings
 
 Language = Literal["vi", "en"]
@@ -69,14 +69,17 @@ def console_router(parts: ConsoleParts) -> APIRouter:
 
     @router.get("/flows", summary="Flows over the last 5 minutes, hour and day; lag; partner health")
     async def flows() -> dict:
-        flows = await flow_windows(database)
-        totals = await parts.counters.read()
+        # One transaction: under load (SQLite has one connection) each one more is one more wait.
+        async with database.transaction() as session:
+            flows = await flow_windows(session)
+            totals = parts.counters.with_pending(await read_all(session))
+            partners = await read_partner_health(session)
+            open_letters = await open_counts(session)
         for flow in flows:
             flow["totals"] = totals.get(flow["flow"], {})
         return {"generated_at": datetime.now(UTC).isoformat(), "flows": flows,
-                "lag": parts.sampler.lag if parts.sampler else [],
-                "partners": await read_partner_health(database),
-                "dead_letters_open": sum((await parts.dead_letters.open_counts()).values())}
+                "lag": parts.sampler.lag if parts.sampler else [], "partners": partners,
+                "dead_letters_open": sum(open_letters.values())}
 
     @router.get("/trace", summary="One dossier across every system, by its code or the citizen's ID number",
                 responses={404: {"description": "No such dossier"}, 409: {"description": "Citizen-ID search is off"},

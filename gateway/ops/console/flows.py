@@ -5,9 +5,9 @@ every process writes (ops/flow_counters)."""
 import time
 
 from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.ops.flow_counters import LATENCY_BOUNDS_S, latency_measure
-from gateway.store.database import Database
 from gateway.store.tables import FlowDirection, FlowMinute
 
 WINDOWS = {"5m": 5, "1h": 60, "1d": 24 * 60}
@@ -18,7 +18,7 @@ NOT_MESSAGES = {"retried", "raised_to_operators"}
 NOT_MESSAGE_PREFIXES = ("poll_", "reconcile_", "latency_")
 
 
-async def flow_windows(database: Database, now: float | None = None) -> list[dict]:
+async def flow_windows(session: AsyncSession, now: float | None = None) -> list[dict]:
     """One entry per flow: direction, and for each window its figures."""
     current = int((now or time.time()) // 60)
     # A window of N minutes is the current minute and the N-1 before it.
@@ -27,9 +27,8 @@ async def flow_windows(database: Database, now: float | None = None) -> list[dic
     query = (select(FlowMinute.flow, FlowMinute.measure, *sums)
              .where(FlowMinute.minute > current - max(WINDOWS.values()))
              .group_by(FlowMinute.flow, FlowMinute.measure))
-    async with database.transaction() as session:
-        rows = (await session.execute(query)).all()
-        directions = dict((await session.execute(select(FlowDirection.flow, FlowDirection.direction))).all())
+    rows = (await session.execute(query)).all()
+    directions = dict((await session.execute(select(FlowDirection.flow, FlowDirection.direction))).all())
     counts: dict[str, dict[str, dict[str, int]]] = {}
     for row in rows:
         for window in WINDOWS:
