@@ -122,6 +122,8 @@ async def test_an_operator_watches_traces_replays_and_reports(
             seen.append(await _all_messages(page))
         summary = await demo
         assert summary["settled"], summary
+        await asyncio.sleep(2.5)  # one more poll: the settled figures
+        seen.append(await _all_messages(page))
         assert len(set(seen)) >= 3 and seen == sorted(seen), f"the counters did not move up live: {seen}"
         await expect(intake).to_have_text(re.compile(r"[1-9]"))
         await _screenshot(page, "flows")
