@@ -23,7 +23,9 @@ ID_KEYS = frozenset({"id_number", "socccd", "socmnd", "sodinhdanh", "sogiayto"})
 PERSON_MARKERS = frozenset({"phone", "address", "id_number", "sodienthoai", "diachi"})
 # 9 or more digits, single spaces or dots between them allowed (0912 345 678, +84 912.345.678),
 # not inside a word: ID and phone numbers, never a tracking number such as EB694554395VN.
-LONG_NUMBER = re.compile(r"(?<![\w+])\+?\d(?:[ .]?\d){8,}(?!\w)")
+LONG_NUMBER = re.compile(r"(?<![\d+])\+?\d(?:[ .]?\d){8,}(?!\w)")
+# A value in a URL's query (?api_key=...): a partner's key quoted in an error.
+QUERY_VALUE = re.compile(r"([?&][^=&\s\"'<>]+=)[^&\s\"'<>#]+")
 
 
 def mask_id_number(number: str | None) -> str | None:
@@ -59,9 +61,16 @@ def mask_personal(value: Any) -> Any:
 
 
 def mask_numbers(text: str) -> str:
-    """Free text (a note, an error a partner sent back, a body that is not JSON): runs of 9 or
-    more digits, the length of ID and phone numbers, masked."""
+    """Free text (a note, a body that is not JSON): runs of 9 or more digits, the length of ID
+    and phone numbers, masked."""
     return LONG_NUMBER.sub(lambda match: mask_id_number(re.sub(r"[ .+]", "", match.group())) or "", text)
+
+
+def mask_error(text: str, limit: int | None = None) -> str:
+    """An error or header operators read (it may quote a partner's answer or URL): numbers and
+    query values masked first, then cut to `limit`, so a cut never leaves digits unmasked."""
+    masked = QUERY_VALUE.sub(r"\1***", mask_numbers(text))
+    return masked[:limit] if limit else masked
 
 
 def mask_payload(payload: bytes) -> str:
@@ -69,10 +78,9 @@ def mask_payload(payload: bytes) -> str:
     what is left (a number quoted inside a note); other text with long digit runs masked."""
     text = payload.decode(errors="replace")
     try:
-        decoded = json.loads(text)
-    except (ValueError, RecursionError):  # not JSON, or nested too deep to read
+        return json.dumps(mask_personal(json.loads(text)), ensure_ascii=False, indent=2)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read or mask
         return mask_numbers(text)
-    return json.dumps(mask_personal(decoded), ensure_ascii=False, indent=2)
 
 
 def _mask_field(key: str, value: Any) -> Any:

@@ -81,6 +81,8 @@ def dead_letters_router(dead_letters: DeadLetters, retry_topics: set[str], actio
             replayed = await dead_letters.replay(sorted(letters), principal.name, retry_topics, request.again)
         except NotReplayable as error:
             raise HTTPException(409, detail=str(error)) from None
+        if not replayed:  # a concurrent request took them all: nothing done, nothing to record
+            return {"replayed": [], "action_id": None}
         action_id = await actions.record(
             principal, "replay dead letters", target=request.model_dump(mode="json", exclude={"reason"}),
             reason=request.reason, result={"replayed": replayed},

@@ -7,6 +7,7 @@ in one transaction every half second. A crash can lose the last half second of s
 never a message.
 """
 
+import asyncio
 import bisect
 import logging
 import time
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 # Outcomes every flow reports, so a summary shows a zero rather than nothing.
 OUTCOMES = ("sent", "delivered", "rejected", "retried", "dead_lettered", "duplicates")
 FLUSH_INTERVAL_S = 0.5
+FINAL_FLUSH_S = 10.0
 # Upper bounds (seconds) of the latency buckets: the console's percentiles and Prometheus's
 # histogram_quantile read the same buckets. The last, open bucket is everything slower.
 LATENCY_BOUNDS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -93,7 +95,11 @@ class FlowCounters:
 
     async def stop(self) -> None:
         await self._writer.stop()
-        await self.flush()
+        try:  # the last figures, unless the database is gone for good
+            await asyncio.wait_for(self.flush(), FINAL_FLUSH_S)
+        except TimeoutError:
+            log.warning("flow counters: the last %s figure(s) were not written (the database does not answer)",
+                        sum(self._pending.values()))
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, Tally()
@@ -117,11 +123,13 @@ class FlowCounters:
                     await _add_minute(session, flow, minute, measure, amount)
                 if prune:
                     await session.execute(delete(FlowMinute).where(FlowMinute.minute < _minute_now() - MINUTES_KEPT))
-        except Exception as error:  # noqa: BLE001 - keep the figures for the next try
+        except BaseException as error:  # keep the figures for the next try (also when cancelled at shutdown)
             self._pending.update(pending)
             self._minutes.update(minutes)
             self._directions = directions | self._directions
             self._subscriptions |= subscriptions
+            if not isinstance(error, Exception):
+                raise
             log.warning("flow counters not written (will retry): %s", error)
             return
         if prune:

@@ -3,13 +3,13 @@ success, last error) to the database once a second when they changed, so the HTT
 shows the breakers of every worker. The newest success and error win; the state shown is the
 one last reported."""
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import case, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.privacy import mask_numbers
 from gateway.reliability.breaker import Breakers
 from gateway.runtime.background import Periodic
 from gateway.store.database import Database
@@ -20,6 +20,7 @@ from gateway.store.upsert import insert_for
 log = logging.getLogger(__name__)
 
 REPORT_INTERVAL_S = 1.0
+FINAL_REPORT_S = 5.0
 
 
 class PartnerHealthReporter:
@@ -35,7 +36,10 @@ class PartnerHealthReporter:
 
     async def stop(self) -> None:
         await self._reporter.stop()
-        await self.report()
+        try:
+            await asyncio.wait_for(self.report(), FINAL_REPORT_S)
+        except TimeoutError:
+            log.warning("partner health: the last state was not written (the database does not answer)")
 
     async def report(self) -> None:
         changed = {breaker.partner: (breaker.state.value, breaker.last_success_at, breaker.last_error_at,
@@ -76,6 +80,6 @@ async def read_partner_health(session: AsyncSession) -> list[dict]:
     rows = (await session.scalars(select(PartnerHealth).order_by(PartnerHealth.partner))).all()
     return [{"partner": row.partner, "breaker": row.state,
              "last_success_at": iso(row.last_success_at), "last_error_at": iso(row.last_error_at),
-             "last_error": mask_numbers(row.last_error) if row.last_error else None,
+             "last_error": row.last_error,
              "reported_at": iso(row.updated_at)} for row in rows]
 

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 from prometheus_client import CollectorRegistry, Gauge
 
+from gateway.privacy import mask_error
 from gateway.reliability.errors import TransientError
 from gateway.runtime.config import BreakerSettings
 
@@ -87,7 +88,8 @@ class CircuitBreaker:
 
     def _note(self, error: BaseException | None) -> None:
         self.last_error_at = datetime.now(UTC)
-        self.last_error = (str(error) or type(error).__name__)[:500] if error is not None else "failed"
+        # Masked before it is cut and kept: the console shows it to viewers.
+        self.last_error = mask_error(str(error) or type(error).__name__, 500) if error is not None else "failed"
 
     def _set(self, state: BreakerState) -> None:
         self.state = state

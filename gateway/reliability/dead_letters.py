@@ -17,7 +17,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.privacy import mask_numbers, mask_payload
+from gateway.privacy import mask_error, mask_payload
 from gateway.runtime.messaging import RawMessage
 from gateway.store.database import Database
 from gateway.store.tables import DeadLetter, DeadLetterReplay
@@ -170,7 +170,7 @@ def _not_replayable(letter: DeadLetter, retry_topics: set[str], again: bool) -> 
                 "message at its producer and send it again")
     if letter.replay_count and not again:
         return (f"dead letter {letter.id} was replayed already ({iso(letter.last_replayed_at)}); "
-                "ask again with again=true to send it once more")
+                "ask again with again=true (gateway dlq replay --again) to send it once more")
     return None
 
 
@@ -180,7 +180,7 @@ def describe(letter: DeadLetter, with_payload: bool = False) -> dict:
         "id": letter.id, "connector": letter.connector, "dossier_code": letter.dossier_code,
         "message_id": letter.message_id, "source": f"{letter.source_topic}[{letter.source_partition}]@{letter.source_offset}",
         "attempts": letter.attempts, "error_class": letter.error_class,
-        "error_message": mask_numbers(letter.error_message), "created_at": iso(letter.created_at),
+        "error_message": mask_error(letter.error_message), "created_at": iso(letter.created_at),
         "replay_count": letter.replay_count, "last_replayed_at": iso(letter.last_replayed_at), "state": state_of(letter),
         "discarded_at": iso(letter.discarded_at), "discarded_by": letter.discarded_by,
         "discard_reason": letter.discard_reason,
@@ -188,7 +188,7 @@ def describe(letter: DeadLetter, with_payload: bool = False) -> dict:
     if with_payload:
         payload = base64.b64decode(letter.payload)
         data["key"] = letter.key
-        data["headers"] = json.loads(letter.headers)
+        data["headers"] = {name: mask_error(str(value)) for name, value in json.loads(letter.headers).items()}
         data["payload"] = mask_payload(payload)
     return data
 

@@ -389,6 +389,7 @@ def dlq_replay(
     connector: Annotated[str | None, typer.Option(help="...or every not yet replayed one of this connector")] = None,
     dossier: Annotated[str | None, typer.Option(help="...or of this dossier")] = None,
     reason: Annotated[str, typer.Option(help="Why (kept in the message log with your name)")] = "",
+    again: Annotated[bool, typer.Option("--again", help="Also those replayed before (named by ID)")] = False,
     url: UrlOption = DEFAULT_URL,
 ) -> None:
     """Send dead letters back through their connector's retry topic (an operator action)."""
@@ -396,7 +397,7 @@ def dlq_replay(
         _fail(ValueError("name the dead letters to replay: IDs, --connector or --dossier"))
     if not reason.strip():
         _fail(ValueError("say why with --reason: it goes to the message log"))
-    body = {"ids": ids or [], "connector": connector, "dossier": dossier, "reason": reason}
+    body = {"ids": ids or [], "connector": connector, "dossier": dossier, "reason": reason, "again": again}
     replayed = _api(url, "POST", "/api/v1/dead-letters/replay", json=body)["replayed"]
     console.print(f"replayed {len(replayed)} dead letter(s): {', '.join(map(str, replayed)) or '-'}")
 

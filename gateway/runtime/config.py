@@ -12,6 +12,8 @@ import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy.engine import make_url
 from typing import Any, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -357,7 +359,11 @@ SECRET_WORDS = ("password", "secret", "token", "apikey", "api_key")
 
 def masked_settings(settings: Settings) -> dict[str, Any]:
     """The effective settings as data, with secret values hidden and secret references resolved to (set)/(not set)."""
-    data = _mask_urls(settings.model_dump(mode="json"))
+    data = settings.model_dump(mode="json")
+    database_url = data["database"].pop("url")
+    data = _mask_urls(data)
+    # SQLAlchemy reads the URL itself: a password holding @, / or # is masked whole.
+    data["database"] = {"url": make_url(database_url).render_as_string(hide_password=True), **data["database"]}
     for partner in data["partners"].values():
         partner["credentials"] = {
             name: f"${env_name} ({'set' if env_name in os.environ else 'not set'})"
@@ -375,13 +381,16 @@ def _mask_urls(value: Any) -> Any:
     if isinstance(value, list):
         return [_mask_urls(item) for item in value]
     if isinstance(value, str) and "://" in value:
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # not a URL after all (a [ in a password): shown as nothing
+            return "***"
         netloc = parts.netloc
         if "@" in netloc:
             user_info, _, host = netloc.rpartition("@")
             netloc = f"{user_info.split(':', 1)[0]}:***@{host}" if ":" in user_info else f"***@{host}"
         query = "&".join(f"{pair.split('=', 1)[0]}=***" for pair in parts.query.split("&")) if parts.query else ""
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        return urlunsplit((parts.scheme, netloc, parts.path, query, "***" if parts.fragment else ""))
     return value
 
 

@@ -4,7 +4,7 @@ keyed hash behind a search by ID number, and report cells a spreadsheet would ru
 import json
 
 from gateway.ops.console.report import report_csv
-from gateway.privacy import citizen_key, mask_id_number, mask_numbers, mask_payload
+from gateway.privacy import citizen_key, mask_error, mask_id_number, mask_numbers, mask_payload
 
 ID_NUMBER, PHONE = "046190000123", "0912345678"
 
@@ -54,3 +54,11 @@ def test_report_cells_never_start_a_formula() -> None:
     text = report_csv({"rows": [row], "levels": [], "total": {**row, "level": None, "agency_code": None,
                                                               "agency_name": None}}, "en")
     assert "'=HYPERLINK" in text and "'+cmd" in text
+
+
+def test_errors_are_masked_before_they_are_cut_and_quoted_keys_hidden() -> None:
+    error = f"POST https://partner/hook?api_key=SECRET123 answered 422: CCCD_An_{ID_NUMBER}.pdf ĐT{PHONE}"
+    shown = mask_error(error, 200)
+    assert "SECRET123" not in shown and ID_NUMBER not in shown and PHONE not in shown
+    assert mask_error(f"{'x' * 195}{ID_NUMBER}", 200).endswith("*****")  # no digit of it survives the cut
+    assert len(mask_payload(b"[" * 600 + b"]" * 600)) == 1200  # too deep to mask as JSON: shown as text

@@ -59,7 +59,7 @@ class ConsoleSampler:
             try:
                 await measure()
             except Exception as error:  # noqa: BLE001 - one figure missing must not stop the others
-                log.warning("console: %s not measured: %s", name, error or type(error).__name__)
+                log.warning("console: %s not measured: %s", name, str(error) or type(error).__name__)
 
     async def _measure_lag_in_time(self) -> None:
         """Lag not measured is no lag: a figure left from before Kafka went away would say all is

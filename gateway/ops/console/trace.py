@@ -10,7 +10,7 @@ what each partner was last told.
 from sqlalchemy import select
 
 from gateway.audit.message_log import HASHED_FIELDS, record_hash
-from gateway.privacy import citizen_key, mask_numbers
+from gateway.privacy import citizen_key, mask_error
 from gateway.runtime.config import Settings
 from gateway.store.database import Database
 from gateway.store.tables import (
@@ -64,7 +64,7 @@ async def trace(database: Database, settings: Settings, dossiers: list[DossierRe
                                           .order_by(PartnerDossier.partner))).all()
     timeline = [_logged(record, settings) for record in records]
     timeline += [{"at": iso(letter.created_at), "system": "gateway", "direction": "in", "partner": letter.connector,
-                  "what": f"dead letter {letter.id}: {mask_numbers(letter.error_message[:200])}", "message_id": letter.message_id,
+                  "what": f"dead letter {letter.id}: {mask_error(letter.error_message, 200)}", "message_id": letter.message_id,
                   "audit": None} for letter in letters]
     timeline.sort(key=lambda entry: entry["at"] or "")
     broken = [entry["audit"]["record_id"] for entry in timeline if entry["audit"] and not entry["audit"]["verified"]]
@@ -76,7 +76,7 @@ async def trace(database: Database, settings: Settings, dossiers: list[DossierRe
                       "paid_at": iso(p.paid_at), "receipt_number": p.receipt_number} for p in payments],
         "shipments": [{"carrier": s.carrier, "kind": s.kind, "tracking_number": s.tracking_number, "state": s.state,
                        "state_at": iso(s.state_at)} for s in shipments],
-        "dead_letters": [{"id": d.id, "connector": d.connector, "error_message": mask_numbers(d.error_message),
+        "dead_letters": [{"id": d.id, "connector": d.connector, "error_message": mask_error(d.error_message),
                           "state": "discarded" if d.discarded_at else "replayed" if d.replay_count else "open",
                           "created_at": iso(d.created_at)} for d in letters],
         "partners": [{"partner": p.partner, "status": p.status, "reference": p.reference,
@@ -100,7 +100,7 @@ def system_of(partner: str, settings: Settings) -> str:
 def _logged(record: MessageLogRecord, settings: Settings) -> dict:
     fields = {name: getattr(record, name) for name in HASHED_FIELDS}
     return {"at": record.recorded_at, "system": system_of(record.partner, settings), "direction": record.direction,
-            "partner": record.partner, "what": mask_numbers(record.outcome), "message_id": record.message_id,
+            "partner": record.partner, "what": mask_error(record.outcome), "message_id": record.message_id,
             "channel": record.channel,
             "audit": {"record_id": record.id, "digest": record.digest, "hash": record.hash,
                       "verified": record_hash(fields) == record.hash}}
