@@ -10,7 +10,7 @@ from gateway.audit.message_log import MessageLog
 from gateway.ops.console.auth import Principal
 from gateway.store.database import Database
 from gateway.store.tables import OperatorAction
-from gateway.store.times import loaded
+from gateway.store.times import iso
 
 CHANNEL = "console"
 
@@ -40,7 +40,7 @@ class OperatorActions:
     async def recent(self, limit: int = 50) -> list[dict]:
         async with self.database.transaction() as session:
             rows = (await session.scalars(select(OperatorAction).order_by(OperatorAction.id.desc()).limit(limit))).all()
-        return [{"id": row.id, "at": loaded(row.at).isoformat(), "user": row.user_name, "action": row.action,
+        return [{"id": row.id, "at": iso(row.at), "user": row.user_name, "action": row.action,
                  "target": json.loads(row.target), "reason": row.reason, "result": json.loads(row.result)}
                 for row in rows]
 

@@ -17,7 +17,7 @@ from gateway.domain.working_calendar import WorkingCalendar
 from gateway.ops.console.settings import Agency, ConsoleSettings
 from gateway.store.database import Database
 from gateway.store.tables import DossierRecord
-from gateway.store.times import loaded
+from gateway.store.times import iso, loaded
 
 LIMIT = 5000  # dossiers per list: the oldest first, which matter most
 # Statuses after which an appointment date no longer binds the agency.
@@ -60,7 +60,7 @@ async def deadlines(database: Database, calendar: WorkingCalendar, settings: Con
         acceptance.append({**_about(record, agencies), "procedure_code": record.procedure_code,
                            "received_at": received_at.isoformat(), "accept_by": accept_by.isoformat(),
                            "working_hours_left": _hours(max(left, timedelta(0))), "state": state})
-    past = [{**_about(record, agencies), "due_at": loaded(record.due_at).isoformat(), "status": record.status,
+    past = [{**_about(record, agencies), "due_at": iso(record.due_at), "status": record.status,
              "working_hours_late": _hours(calendar.working_time_between(loaded(record.due_at), now,
                                                                         record.agency_code))}
             for record in late]
