@@ -1,12 +1,15 @@
 """The store on SQLite and PostgreSQL: migrations, idempotent claims, flow counters."""
 
+import asyncio
+
+import pytest
+from sqlalchemy import inspect
+
+from gateway.ops import flow_counters
 from gateway.ops.flow_counters import FlowCounters
 from gateway.reliability.idempotency import claim_message
 from gateway.runtime.config import DatabaseSettings
 from gateway.store import Database, StoreUnavailable
-
-import pytest
-from sqlalchemy import inspect
 
 
 async def test_migrations_create_the_schema_and_can_run_again(database_settings: DatabaseSettings) -> None:
@@ -67,6 +70,36 @@ async def test_flow_counters_add_up_across_processes(database_settings: Database
         assert totals["intake"]["delivered"] == 6
         assert totals["intake"]["dead_lettered"] == 0
         assert totals["ledger"]["duplicates"] == 1
+    finally:
+        await database.close()
+
+
+async def test_a_read_while_figures_are_being_written_still_sees_them(
+        database_settings: DatabaseSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flush takes the pending figures before its transaction commits; a reader in that gap
+    must neither miss them nor count them twice (seen in CI: a refusal counted, then absent)."""
+    database = Database(database_settings)
+    await database.start()
+    try:
+        counters = FlowCounters(database)
+        counters.add("payments.bank", "bad_signature", 3)
+        writing, release = asyncio.Event(), asyncio.Event()
+        real_add = flow_counters._add
+
+        async def held_add(*args) -> None:
+            await real_add(*args)
+            writing.set()
+            await release.wait()  # the figures are written, not yet committed
+
+        monkeypatch.setattr(flow_counters, "_add", held_add)
+        flush = asyncio.create_task(counters.flush())
+        await writing.wait()
+        reads = [asyncio.create_task(counters.read()) for _ in range(2)]
+        await asyncio.sleep(0.2)  # let the readers run as far as they can
+        release.set()
+        await flush
+        assert [(await read)["payments.bank"]["bad_signature"] for read in reads] == [3, 3]
+        assert (await counters.read())["payments.bank"]["bad_signature"] == 3
     finally:
         await database.close()
 

@@ -12,6 +12,8 @@ import bisect
 import logging
 import time
 from collections import Counter as Tally
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -63,6 +65,9 @@ class FlowCounters:
         self._declared: set[tuple] = set()
         self._writer = Periodic(flush_interval_s, self.flush, "flow-counters")
         self._pruned_at = 0.0
+        # Held while a flush writes: its figures are then neither pending nor yet committed, and
+        # a reader in between would see them missing.
+        self._writing = asyncio.Lock()
 
     def declare(self, flow: str, direction: Direction, subscription: tuple[str, str] | None = None) -> None:
         """A flow this process runs (and a consumer group and topic it reads): its Prometheus
@@ -102,6 +107,17 @@ class FlowCounters:
                         sum(self._pending.values()))
 
     async def flush(self) -> None:
+        async with self._writing:
+            await self._write()
+
+    @asynccontextmanager
+    async def settled(self) -> AsyncIterator[None]:
+        """While inside, no flush is half done: what the database holds plus `with_pending` is
+        every figure this process counted."""
+        async with self._writing:
+            yield
+
+    async def _write(self) -> None:
         pending, self._pending = self._pending, Tally()
         minutes, self._minutes = self._minutes, Tally()
         directions, self._directions = self._directions, {}
@@ -137,7 +153,7 @@ class FlowCounters:
 
     async def read(self) -> dict[str, dict[str, int]]:
         """{flow: {outcome: count}} as stored, plus what this process has not written yet."""
-        async with self.database.transaction() as session:
+        async with self.settled(), self.database.transaction() as session:
             return self.with_pending(await read_all(session))
 
     def with_pending(self, flows: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:

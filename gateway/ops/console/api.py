@@ -70,7 +70,7 @@ def console_router(parts: ConsoleParts) -> APIRouter:
     @router.get("/flows", summary="Flows over the last 5 minutes, hour and day; lag; partner health")
     async def flows() -> dict:
         # One transaction: under load (SQLite has one connection) each one more is one more wait.
-        async with database.transaction() as session:
+        async with parts.counters.settled(), database.transaction() as session:
             flows = await flow_windows(session)
             totals = parts.counters.with_pending(await read_all(session))
             partners = await read_partner_health(session)
