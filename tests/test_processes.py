@@ -1,8 +1,10 @@
 """The run command as a real process: it comes up, answers, stops cleanly, and leaves no broker behind."""
 
+import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,27 +16,32 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from gateway.runtime.embedded_broker import EmbeddedBroker, EmbeddedBrokerError
 
-READY = re.compile(r"gateway ready in [\d.]+s: http=(\S+) kafka=(\S+) embedded_broker_pid=(\d+)")
+from .conftest import submitted_event
+
+READY = re.compile(r"gateway ready in [\d.]+s: http=(\S+) kafka=(\S+) embedded_broker_pid=(\d+|None)")
 
 
-def start_up(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, str, int]:
-    """`gateway up` in its own process group; returns it, its HTTP URL and the broker's pid."""
-    log = (tmp_path / "up.log").open("w+")
+def start_up(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+             log_name: str = "up.log") -> tuple[subprocess.Popen, str, int | None]:
+    """`gateway up` in its own process group; returns it, its HTTP URL and the embedded broker's
+    pid (None when it uses a broker of its own)."""
+    log_path = tmp_path / log_name
+    log = log_path.open("w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", "up", "--port", "0", *args],
         cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        match = READY.search((tmp_path / "up.log").read_text())
+        match = READY.search(log_path.read_text())
         if match:
-            return process, match.group(1), int(match.group(3))
+            return process, match.group(1), int(match.group(3)) if match.group(3).isdigit() else None
         if process.poll() is not None:
             break
         time.sleep(0.1)
     process.kill()
-    pytest.fail(f"gateway up did not become ready:\n{(tmp_path / 'up.log').read_text()}")
+    pytest.fail(f"gateway up did not become ready:\n{log_path.read_text()}")
 
 
 def alive(pid: int) -> bool:
@@ -62,6 +69,68 @@ def test_up_answers_ready_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
         assert process.wait(30) == 0
     assert "gateway stopped" in (tmp_path / "up.log").read_text()
     assert wait_gone(broker_pid), "the embedded broker outlived the gateway"
+
+
+def portal_figures(tmp_path: Path) -> dict[str, int]:
+    with sqlite3.connect(tmp_path / "gateway-data" / "gateway.db") as database:
+        return dict(database.execute(
+            "SELECT outcome, count FROM flow_counters WHERE flow = 'national_portal'").fetchall())
+
+
+def test_a_stop_during_work_commits_what_was_handled(tmp_path: Path) -> None:
+    """SIGTERM while messages are in hand: they finish and their offsets are committed before the
+    consumers leave their groups, so the restarted gateway takes none of them a second time (with
+    several consumers per subscription, FastStream leaves the group first). The broker outlives
+    both gateways, as Kafka does."""
+    codes = [f"000.00.15.H12-261123-{number:04d}" for number in range(1, 41)]
+    with EmbeddedBroker() as broker:
+        env = {"GATEWAY_KAFKA_BOOTSTRAP": broker.bootstrap, "GATEWAY_KAFKA_IDEMPOTENT_PRODUCER": "false",
+               "GATEWAY_KAFKA_SESSION_TIMEOUT_MS": "2000", "GATEWAY_KAFKA_CONSUMERS_PER_SUBSCRIPTION": "3",
+               "GATEWAY_SIMULATORS_FAULTS": json.dumps({"national_portal": {"latency_ms": 300}})}
+        process, url, _ = start_up(tmp_path, env=env)
+        try:
+            with httpx.Client(base_url=url) as client:
+                for code in codes:
+                    assert client.post("/api/v1/dossiers/events", json=submitted_event(code)).status_code == 202
+            deadline = time.monotonic() + 30
+            while portal_figures(tmp_path).get("delivered", 0) < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(60) == 0
+        first_run = (tmp_path / "up.log").read_text()
+        handled = portal_figures(tmp_path).get("delivered", 0)
+        assert 3 <= handled < len(codes), f"the stop came with {handled} of {len(codes)} synced: not during the work"
+        for failure in ("CommitFailedError", "UnknownMemberIdError", "not committed", "Traceback"):
+            assert failure not in first_run, f"{failure} while stopping:\n{first_run[-4000:]}"
+
+        process, _, _ = start_up(tmp_path, env=env, log_name="up-again.log")
+        try:
+            deadline = time.monotonic() + 60
+            while portal_figures(tmp_path).get("delivered", 0) < len(codes) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            figures = portal_figures(tmp_path)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(60) == 0
+    assert (figures.get("delivered"), figures.get("duplicates", 0)) == (len(codes), 0), figures
+
+
+def test_a_demo_whose_gateway_goes_away_says_so(tmp_path: Path) -> None:
+    process, url, _ = start_up(tmp_path, env={"GATEWAY_CONSOLE_ANONYMOUS_ROLE": "viewer"})
+    demo = subprocess.Popen([sys.executable, "-m", "gateway", "demo", "--url", url, "--dossiers", "2000"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    try:
+        deadline = time.monotonic() + 30
+        while portal_figures(tmp_path).get("delivered", 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0
+    output, _ = demo.communicate(timeout=60)
+    assert demo.returncode == 2, output
+    assert f"demo: the gateway at {url} stopped answering" in output and "Traceback" not in output, output
 
 
 def test_killing_the_process_group_leaves_no_broker(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from gateway.reliability.partner_calls import PartnerCalls
 from gateway.runtime.config import Settings
 from gateway.runtime.embedded_broker import EmbeddedBroker
 from gateway.runtime.http import build_http_app
-from gateway.runtime.kafka import BrokerUnavailable, build_broker, ensure_topics, start_broker
+from gateway.runtime.kafka import BrokerUnavailable, build_broker, ensure_topics, start_broker, stop_broker
 from gateway.runtime.roles import Role, RoleContext, gateway_topics
 from gateway.runtime.serving import LoopbackServer
 from gateway.simulators.framework import SimulatorHost
@@ -198,7 +198,7 @@ class Gateway:
         # With Kafka gone, a clean stop (commit, leave the group) would wait for request
         # timeouts; offsets not committed are simply consumed again by the next owner.
         try:
-            await asyncio.wait_for(self.broker.stop(), self.settings.kafka.shutdown_timeout_s)
+            await asyncio.wait_for(stop_broker(self.broker), self.settings.kafka.shutdown_timeout_s)
         except TimeoutError:
             log.warning("Kafka did not answer within %ss while stopping; stopped without a clean leave",
                         self.settings.kafka.shutdown_timeout_s)

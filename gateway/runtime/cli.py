@@ -83,7 +83,7 @@ def _setup_logging(settings: Settings) -> None:
         logging.getLogger("gateway").warning("environment variable %s sets no setting (a typo?)", name)
 
 
-def _fail(error: Exception, what: str = "gateway") -> None:
+def _fail(error: Exception | str, what: str = "gateway") -> None:
     errors.print(f"[bold red]{what}:[/] {error}", highlight=False)
     raise typer.Exit(2)
 
@@ -302,6 +302,8 @@ def demo(
         _cannot_start(error)
     except PermissionError as error:
         _fail(error, "demo")
+    except httpx.TransportError as error:  # the gateway went away during the run
+        _fail(f"the gateway at {url} stopped answering ({type(error).__name__}: {error or 'no detail'})", "demo")
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:

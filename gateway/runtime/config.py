@@ -67,7 +67,7 @@ class KafkaSettings(Group):
         description="How long a write may wait for Kafka before it fails (the intake then answers 503); unsent writes expire with it",
     )
     shutdown_timeout_s: float = Field(
-        default=10.0, gt=0, le=300, description="How long stopping may wait for Kafka (commits, leaving the group)"
+        default=10.0, gt=0, le=300, description="How long stopping may take: messages in hand finish and commit, then the consumers leave their groups"
     )
     consumers_per_subscription: int = Field(
         default=3, ge=1, le=64,

@@ -6,6 +6,7 @@ import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from faststream._internal.endpoint.subscriber.usecase import SubscriberUsecase
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import SASLPlaintext, SASLScram256, SASLScram512
@@ -18,14 +19,18 @@ log = logging.getLogger(__name__)
 kafka_log = logging.getLogger("gateway.kafka")
 
 
-class _TopicsAreCreatedOnPurpose(logging.Filter):
-    """FastStream warns on every subscriber that auto-creation is off; here that is the design."""
+class _FastStreamNoise(logging.Filter):
+    """Lines FastStream writes that tell an operator nothing: a warning on every subscriber that
+    auto-creation is off (here that is the design), and a line per consumer task at shutdown."""
+
+    NOISE = ("Auto create topics is disabled", "is being executed...")
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "Auto create topics is disabled" not in record.getMessage()
+        message = record.getMessage()
+        return not any(noise in message for noise in self.NOISE)
 
 
-kafka_log.addFilter(_TopicsAreCreatedOnPurpose())
+kafka_log.addFilter(_FastStreamNoise())
 
 
 class BrokerUnavailable(RuntimeError):
@@ -53,6 +58,18 @@ def build_broker(settings: KafkaSettings, bootstrap: str, registry: CollectorReg
         log_level=logging.DEBUG,  # one line per message is for debugging, not for production logs
         graceful_timeout=15.0,
     )
+
+
+async def stop_broker(broker: KafkaBroker) -> None:
+    """Stop taking messages, let those in hand finish and commit, then leave the groups.
+
+    FastStream's subscriber with several consumers in a group (`consumers_per_subscription` > 1)
+    leaves the group before its messages in hand finish: their commits then fail and they are
+    read again after a restart. Its base class's stop is the drain step alone (no new message,
+    wait up to the broker's graceful_timeout), so every subscriber does that first.
+    """
+    await asyncio.gather(*(SubscriberUsecase.stop(subscriber) for subscriber in broker.subscribers))
+    await broker.stop()
 
 
 def _security(settings: KafkaSettings):

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -149,7 +150,7 @@ def subscribe(
                 await asyncio.sleep(REDELIVERY_PAUSE_S)
                 await message.nack()
                 return
-            await message.ack()
+            await _commit(message, connector)
 
         consume.__annotations__ = {"body": topic.body, "return": None}
         consume.__name__ = consume.__qualname__ = handler.__name__
@@ -172,6 +173,19 @@ def subscribe(
         return handler
 
     return register
+
+
+async def _commit(message: KafkaMessage, connector: str) -> None:
+    """Commit a finished message's offset. A commit can fail when the group changes under the
+    consumer (a rebalance, or this consumer leaving the group while stopping): the work is done
+    and recorded, so the message read again by the next owner is recognised as a duplicate."""
+    try:
+        await message.ack()
+    except KafkaError as error:
+        record = message.raw_message
+        log.warning("%s: %s[%s]@%s handled, but its offset was not committed (%s); it will be read again "
+                    "and taken as a duplicate", connector, record.topic, record.partition, record.offset,
+                    type(error).__name__)
 
 
 async def _tolerant_parser(record: Any, original: Callable[[Any], Awaitable[Any]]) -> Any:
