@@ -1,6 +1,7 @@
 """Postal pieces on their own: the tracking order rule, what counts for the monthly report, the
 configuration's checks and the domain's postal choice."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -174,6 +175,26 @@ async def test_a_callback_answered_503_while_its_order_is_recorded_can_come_agai
     await ledger.ordered(shipment.id, "EB100000002VN", 25_000)
     again = await ledger.track("vnpost", DEFAULT_STATUSES, early, via="callback", seen_signature="ab" * 32)
     assert again.outcome == "accepted"  # not refused as a replay: the 503 recorded nothing
+
+
+async def test_a_callback_that_overtakes_its_order_waits_for_the_answer(ledger) -> None:
+    shipment = await a_return(ledger)
+    early = {"tracking_number": "EB100000005VN", "order_number": shipment.dossier_code, "service": "return",
+             "events": events(("1", "2026-11-23T10:00:00+07:00"))}
+    waiting = asyncio.create_task(ledger.track_when_ordered(10.0, "vnpost", DEFAULT_STATUSES, early, via="callback",
+                                                            seen_signature="cd" * 32))
+    await asyncio.sleep(0.5)
+    assert not waiting.done(), "answered before the order's answer was recorded"
+    await ledger.ordered(shipment.id, "EB100000005VN", 25_000)
+    tracked = await asyncio.wait_for(waiting, 10)
+    assert (tracked.outcome, tracked.dossier_code) == ("accepted", shipment.dossier_code)
+    assert (await ledger.find("vnpost", shipment.dossier_code))[0].state == "registered"
+    # An answer that never comes: after the wait, the callback is sent back (503) with nothing recorded.
+    unanswered = await a_return(ledger, "000.00.15.H12-261123-L002")
+    late = early | {"tracking_number": "EB100000006VN", "order_number": unanswered.dossier_code}
+    tracked = await ledger.track_when_ordered(0.3, "vnpost", DEFAULT_STATUSES, late, via="callback")
+    assert tracked.outcome == "unavailable"
+    assert (await ledger.find("vnpost", unanswered.dossier_code))[0].state == "ordering"
 
 
 async def test_an_event_whose_code_was_unmapped_is_taken_once_the_table_knows_it(ledger) -> None:

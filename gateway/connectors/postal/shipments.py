@@ -10,9 +10,11 @@ ShipmentState.rank), and never out of a final state. An out-of-order or repeated
 recorded in the parcel's history and changes nothing else.
 """
 
+import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +38,7 @@ from gateway.webhooks.replays import first_sighting
 log = logging.getLogger(__name__)
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+ORDER_RECHECK_S = 0.1
 # Ordered and not final: the parcels tracking still follows.
 FOLLOWED_STATES = tuple(state.value for state in ShipmentState
                         if not state.final and state not in (ShipmentState.PLANNED, ShipmentState.ORDERING))
@@ -133,6 +136,16 @@ class ShipmentLedger:
                       problem)
             return await self.news.moved(shipment, ShipmentState(shipment.state), datetime.now(UTC),
                                          counted_now=False, reason=problem, event_key="problem-" + _digest(problem))
+
+    async def track_when_ordered(self, wait_s: float, *args: Any, **kwargs: Any) -> Tracked:
+        """`track`, but a callback that overtook the answer to its order (recorded a moment later by
+        the worker that placed it) waits up to `wait_s` for that answer rather than be sent back."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            tracked = await self.track(*args, **kwargs)
+            if tracked.outcome is not TrackingOutcome.UNAVAILABLE or time.monotonic() >= deadline:
+                return tracked
+            await asyncio.sleep(ORDER_RECHECK_S)
 
     async def track(self, carrier: str, statuses: dict[str, ShipmentState], reply: dict[str, Any], *, via: str,
                     seen_signature: str | None = None, asked: str | None = None) -> Tracked:

@@ -31,6 +31,9 @@ from gateway.webhooks.replays import forget_before
 
 log = logging.getLogger(__name__)
 
+# How long a callback about a parcel whose order's answer is not recorded yet waits for it before
+# it is answered 503 (send again): the answer is recorded moments after the carrier gave it.
+ORDER_ANSWER_WAIT_S = 3.0
 STATUSES = {"unknown_shipment": 404}
 MESSAGES = {"unknown_shipment": "Không tìm thấy bưu gửi (unknown ItemCode)"}
 
@@ -52,8 +55,8 @@ class TrackingIntake:
                 reply = self.clients[carrier.name].read(body, "callback")
             except (ValueError, MappingFailure, OutputInvalid) as error:
                 return Handled("malformed", f"the reply spec cannot read it: {error}")
-            tracked = await self.ledger.track(carrier.name, carrier.options.statuses, reply, via="callback",
-                                              seen_signature=replay_key)
+            tracked = await self.ledger.track_when_ordered(ORDER_ANSWER_WAIT_S, carrier.name, carrier.options.statuses,
+                                                           reply, via="callback", seen_signature=replay_key)
 
             async def log_published() -> None:
                 await self.ledger.news.log(tracked.published, f"tracking: {tracked.note}")
