@@ -9,6 +9,7 @@ every number.
 import hashlib
 import hmac
 import json
+import logging
 import re
 from typing import Any
 
@@ -71,6 +72,20 @@ def mask_error(text: str, limit: int | None = None) -> str:
     query values masked first, then cut to `limit`, so a cut never leaves digits unmasked."""
     masked = QUERY_VALUE.sub(r"\1***", mask_numbers(text))
     return masked[:limit] if limit else masked
+
+
+class MaskedLogs(logging.Filter):
+    """On a log handler: every line, and the traceback under it, with ID and phone numbers and
+    URL query values masked. Log lines quote partners' answers and errors, and logs are kept and
+    shipped where personal data must not go."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = mask_error(record.getMessage()), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_error(logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = mask_error(record.stack_info)
+        return True
 
 
 def mask_payload(payload: bytes) -> str:

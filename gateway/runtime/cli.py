@@ -22,6 +22,7 @@ from gateway.audit.message_log import verify as verify_message_log
 from gateway.connectors.ministry import cli as soap_cli
 from gateway.mappings import cli as mapping_cli
 from gateway.ops.console.auth import TOKEN_ENV, UserError, Users, token_headers
+from gateway.privacy import MaskedLogs
 from gateway.runtime.app import Gateway, Plan, Running
 from gateway.runtime.config import (
     InvalidSettings,
@@ -76,8 +77,14 @@ def _settings(config: Path | None, port: int | None = None) -> Settings:
     return settings
 
 
+def _log_to_stderr(level: str | int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(MaskedLogs())
+
+
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr(settings.log.level)
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(settings.log.level)))
     for name in unknown_gateway_env_vars():
         logging.getLogger("gateway").warning("environment variable %s sets no setting (a typo?)", name)
@@ -294,7 +301,7 @@ def demo(
         settings = load_settings(config)
     except InvalidSettings as error:
         _fail(error)
-    logging.basicConfig(level=logging.WARNING)
+    _log_to_stderr(logging.WARNING)
     try:
         summary = asyncio.run(run_demo(settings, dossiers=dossiers, url=url, timeout_s=timeout, seed=seed,
                                        console=None if as_json else errors))

@@ -52,7 +52,8 @@ class LoopbackServer:
 
     async def start(self, app: ASGIApp) -> None:
         self.bind()
-        config = uvicorn.Config(app, log_level=logging.WARNING, access_log=False, lifespan="off",
+        # log_config=None: uvicorn's lines go through the process's handlers (and their masking).
+        config = uvicorn.Config(app, log_level=logging.WARNING, access_log=False, lifespan="off", log_config=None,
                                 timeout_graceful_shutdown=self.graceful_s)
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]), name=self.name)

@@ -1,10 +1,14 @@
-"""What operators see of personal data: masking of dead-letter payloads and partner errors, the
-keyed hash behind a search by ID number, and report cells a spreadsheet would run."""
+"""What operators see of personal data: masking of dead-letter payloads, partner errors and log
+lines, the keyed hash behind a search by ID number, and report cells a spreadsheet would run."""
 
+import io
 import json
+import logging
+import subprocess
+import sys
 
 from gateway.ops.console.report import report_csv
-from gateway.privacy import citizen_key, mask_error, mask_id_number, mask_numbers, mask_payload
+from gateway.privacy import MaskedLogs, citizen_key, mask_error, mask_id_number, mask_numbers, mask_payload
 
 ID_NUMBER, PHONE = "046190000123", "0912345678"
 
@@ -62,3 +66,35 @@ def test_errors_are_masked_before_they_are_cut_and_quoted_keys_hidden() -> None:
     assert "SECRET123" not in shown and ID_NUMBER not in shown and PHONE not in shown
     assert mask_error(f"{'x' * 195}{ID_NUMBER}", 200).endswith("*****")  # no digit of it survives the cut
     assert len(mask_payload(b"[" * 600 + b"]" * 600)) == 1200  # too deep to mask as JSON: shown as text
+
+
+def test_log_lines_and_their_tracebacks_are_masked() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(MaskedLogs())
+    log = logging.getLogger("test.masked_logs")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("%s: dead-lettered %s after %s attempt(s): %s", "national_portal", "m-1", 3,
+                    f"400 Bad Request: SoCCCD {ID_NUMBER} không hợp lệ")
+        try:
+            raise ValueError(f"GET https://partner.example/api?key=the-partner-key: phone {PHONE}")
+        except ValueError:
+            log.exception("partner call failed for EB694554395VN")
+    finally:
+        log.removeHandler(handler)
+    text = stream.getvalue()
+    assert ID_NUMBER not in text and PHONE not in text and "the-partner-key" not in text, text
+    assert "SoCCCD ********0123 không hợp lệ" in text and "after 3 attempt(s)" in text
+    assert "Traceback" in text and "ValueError" in text and "EB694554395VN" in text  # tracking numbers stay
+
+
+def test_the_gateway_logs_every_logger_masked() -> None:
+    """What the run command sets up: the root handler masks, so library loggers (uvicorn,
+    aiokafka) that quote a request or an answer are masked as well."""
+    script = ("import logging; from gateway.runtime.cli import _log_to_stderr; _log_to_stderr('INFO'); "
+              f"logging.getLogger('uvicorn.error').error('request of {ID_NUMBER} failed')")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert "request of ********0123 failed" in result.stderr and ID_NUMBER not in result.stderr, result.stderr
