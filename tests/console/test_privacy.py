@@ -8,7 +8,14 @@ import subprocess
 import sys
 
 from gateway.ops.console.report import report_csv
-from gateway.privacy import MaskedLogs, citizen_key, mask_error, mask_id_number, mask_numbers, mask_payload
+from gateway.privacy import (
+    MaskedLogs,
+    citizen_key,
+    mask_error,
+    mask_id_number,
+    mask_numbers,
+    mask_payload,
+)
 
 ID_NUMBER, PHONE = "046190000123", "0912345678"
 
