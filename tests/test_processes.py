@@ -77,6 +77,14 @@ def portal_figures(tmp_path: Path) -> dict[str, int]:
             "SELECT outcome, count FROM flow_counters WHERE flow = 'national_portal'").fetchall())
 
 
+def portal_synced(tmp_path: Path, at_least: int, timeout_s: float) -> dict[str, int]:
+    """The portal flow's figures once `at_least` dossiers are delivered, or when time is up."""
+    deadline = time.monotonic() + timeout_s
+    while (figures := portal_figures(tmp_path)).get("delivered", 0) < at_least and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return figures
+
+
 def test_a_stop_during_work_commits_what_was_handled(tmp_path: Path) -> None:
     """SIGTERM while messages are in hand: they finish and their offsets are committed before the
     consumers leave their groups, so the restarted gateway takes none of them a second time (with
@@ -92,9 +100,7 @@ def test_a_stop_during_work_commits_what_was_handled(tmp_path: Path) -> None:
             with httpx.Client(base_url=url) as client:
                 for code in codes:
                     assert client.post("/api/v1/dossiers/events", json=submitted_event(code)).status_code == 202
-            deadline = time.monotonic() + 30
-            while portal_figures(tmp_path).get("delivered", 0) < 3 and time.monotonic() < deadline:
-                time.sleep(0.1)
+            portal_synced(tmp_path, 3, timeout_s=30)
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(60) == 0
@@ -106,10 +112,7 @@ def test_a_stop_during_work_commits_what_was_handled(tmp_path: Path) -> None:
 
         process, _, _ = start_up(tmp_path, env=env, log_name="up-again.log")
         try:
-            deadline = time.monotonic() + 60
-            while portal_figures(tmp_path).get("delivered", 0) < len(codes) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            figures = portal_figures(tmp_path)
+            figures = portal_synced(tmp_path, len(codes), timeout_s=60)
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(60) == 0
@@ -122,9 +125,7 @@ def test_a_demo_whose_gateway_goes_away_says_so(tmp_path: Path) -> None:
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "COLUMNS": "200"})
     try:
-        deadline = time.monotonic() + 30
-        while portal_figures(tmp_path).get("delivered", 0) < 1 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        portal_synced(tmp_path, 1, timeout_s=30)
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(60) == 0
