@@ -80,7 +80,11 @@ class MaskedLogs(logging.Filter):
     shipped where personal data must not go."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = mask_error(record.getMessage()), None
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format call: the handler reports it, as without this filter
+            return True
+        record.msg, record.args = mask_error(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = mask_error(logging.Formatter().formatException(record.exc_info))
         if record.stack_info:

@@ -90,6 +90,7 @@ def test_log_lines_and_their_tracebacks_are_masked() -> None:
             raise ValueError(f"GET https://partner.example/api?key=the-partner-key: phone {PHONE}")
         except ValueError:
             log.exception("partner call failed for EB694554395VN")
+        log.warning("a bad format call %d", "not a number")  # reported by logging, never raised here
     finally:
         log.removeHandler(handler)
     text = stream.getvalue()
